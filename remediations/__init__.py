@@ -1,0 +1,1 @@
+"""Remediation types, one per module, registered in the `runbook_watchdog.remediations` group."""

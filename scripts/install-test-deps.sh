@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use as real peers. Idempotent: packages already
+# present are not fetched again. Needs root (CI and the dev machines run as root).
+set -euo pipefail
+
+PACKAGES=(
+  redis-server        # real Redis for the redis probe and remediations
+  nginx-light         # real nginx for the websocket-config probe
+  podman runc busybox-static  # Docker Engine API (podman system service) + offline images
+  docker-compose      # compose strategy of the rollback remediation, against Podman
+  prometheus          # promtool and a real scraper
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

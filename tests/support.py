@@ -1,0 +1,162 @@
+"""Helpers shared by the tests: free ports, readiness waits, real peer processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = Path(__file__).resolve().parent / "peers"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll `predicate` until it returns a truthy value; fail after `timeout` seconds.
+
+    Synchronises on an observable condition (a port open, a status field), never on a
+    fixed sleep.
+    """
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception as exc:  # the peer may not be up yet
+            last_exc = exc
+        else:
+            if value:
+                return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc})")
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with contextlib.closing(socket.socket()) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+class Process:
+    """A peer or daemon in its own process, with its output captured to a file."""
+
+    def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.argv = list(argv)
+        self.log = log
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
+                                     env=self.env, cwd=ROOT)
+        out.close()
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class HttpPeer:
+    """tests/peers/http_peer.py in its own process, on a fixed port so it can come back."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.tmp = tmp
+        self.process: Process | None = None
+
+    def url(self, path: str = "/health") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> HttpPeer:
+        self.process = Process([sys.executable, str(PEERS / "http_peer.py"), str(self.port)],
+                               self.tmp / f"http-peer-{self.port}.log").start()
+        wait_for(lambda: port_open(self.port), what=f"http peer on {self.port}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+        wait_for(lambda: not port_open(self.port), what="http peer to stop")
+
+    def set_mode(self, mode: str, **extra: str) -> None:
+        httpx.post(self.url("/_control"), params={"mode": mode, **extra}).raise_for_status()
+
+
+def daemon_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_WATCHDOG")}
+    env.update(extra)
+    return env
+
+
+def cli(*args: str, env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script, as an operator would."""
+    exe = Path(sys.executable).parent / "runbook-watchdog"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
+                          env=env or daemon_env(), cwd=ROOT, check=False)
+
+
+@contextlib.contextmanager
+def running(process: Process) -> Iterator[Process]:
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def run_probe(probe_type: type, params: dict[str, object], *, timeout: float = 2.0,
+              store_path: str = ":memory:", name: str = "probe-under-test",
+              settings: dict[str, object] | None = None):  # type: ignore[no-untyped-def]
+    """Build one probe from raw config keys and run it once behind the framework's boundary."""
+    import asyncio
+
+    from watchdog.clock import SystemClock
+    from watchdog.config_models import WatchdogSettings
+    from watchdog.probe import ProbeContext, Resources
+    from watchdog.scheduler import Job, run_once
+    from watchdog.state import StateStore
+
+    async def go():  # type: ignore[no-untyped-def]
+        resources = Resources(WatchdogSettings(**(settings or {})), StateStore(store_path),
+                              SystemClock())
+        probe = probe_type(probe_type.Params(**params), ProbeContext(name, timeout, resources))
+        try:
+            return await run_once(Job(name, probe, timeout * 2, timeout), resources.clock, 1.0)
+        finally:
+            await probe.aclose()
+            await resources.aclose()
+
+    return asyncio.run(go())

@@ -1,0 +1,169 @@
+"""Command line: run, check, validate, incidents.
+
+Exit codes of `check` follow the Nagios plugin convention: 0 all ok, 1 the worst finding
+is in the lower half of the severity matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2),
+3 unknown (a probe could not tell) or a usage/config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from watchdog import __version__
+from watchdog.classifier import instant_severity
+from watchdog.clock import SystemClock
+from watchdog.config import Config, default_config_path, load_config
+from watchdog.engine import observation_json, policy_for
+from watchdog.errors import ConfigError, StateError, WatchdogError
+from watchdog.incidents import Incident, IncidentBook
+from watchdog.logsetup import setup_logging
+from watchdog.observation import Observation, Status
+from watchdog.probe import Resources
+from watchdog.registry import PROBE_GROUP, Registry
+from watchdog.scheduler import gather_once
+from watchdog.secrets import SCRUBBER, scrub
+from watchdog.state import StateStore
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="runbook-watchdog", description=__doc__.split("\n")[0])
+    top.add_argument("--version", action="version", version=f"runbook-watchdog {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="config file (default: "
+                        "$RUNBOOK_WATCHDOG_CONFIG, /etc/runbook-watchdog/watchdog.yaml, "
+                        "config/watchdog.yaml)")
+    common.add_argument("--log-format", choices=("text", "json"), default="text")
+    common.add_argument("--log-level", default="INFO")
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", parents=[common], help="run the daemon")
+    check = sub.add_parser("check", parents=[common], help="run the probes once, Nagios-style")
+    check.add_argument("--probe", help="only this probe")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    sub.add_parser("validate", parents=[common], help="validate the config and exit")
+    incidents = sub.add_parser("incidents", parents=[common], help="list incidents")
+    incidents.add_argument("--all", action="store_true", help="resolved ones too")
+    incidents.add_argument("--format", choices=("text", "json"), default="text")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors; Nagios wants 3
+        return UNKNOWN if exc.code not in (0, None) else OK
+    setup_logging(args.log_format, args.log_level)
+    path = args.config or default_config_path()
+    handler = {"run": cmd_run, "check": cmd_check, "validate": cmd_validate,
+               "incidents": cmd_incidents}[args.command]
+    try:
+        return int(handler(args, path))
+    except ConfigError as exc:
+        _error_lines(exc.problems)
+        return UNKNOWN if args.command != "validate" else 1
+    except WatchdogError as exc:
+        sys.stderr.write(f"runbook-watchdog: {scrub(str(exc))}\n")
+        return UNKNOWN
+
+
+def _error_lines(problems: Sequence[object]) -> None:
+    sys.stderr.write(f"runbook-watchdog: the config is invalid ({len(problems)} problems):\n")
+    for problem in problems:
+        sys.stderr.write(f"  {problem}\n")
+
+
+def cmd_run(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.daemon import run_daemon
+
+    return run_daemon(path)
+
+
+def cmd_validate(args: argparse.Namespace, path: Path) -> int:
+    config = load_config(path)
+    print(f"{path}: valid ({len(config.probes)} probes, {len(config.remediations)} remediations)")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, path: Path) -> int:
+    config = load_config(path)
+    if args.probe is not None and args.probe not in config.probes:
+        sys.stderr.write(f"runbook-watchdog: no probe named {args.probe!r} in {path}\n")
+        return UNKNOWN
+    SCRUBBER.register(config.secrets)
+    rows = asyncio.run(_check(config, args.probe))
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(_check_line(row))
+    return exit_code(config, rows)
+
+
+async def _check(config: Config, only: str | None) -> list[dict[str, Any]]:
+    from watchdog.daemon import build_jobs, close_jobs
+
+    # `check` never needs a writable state directory: probes get an in-memory store.
+    resources = Resources(config.watchdog, StateStore(":memory:"), SystemClock())
+    jobs = build_jobs(config, resources, Registry.from_entry_points(PROBE_GROUP, "probe"), only)
+    try:
+        observations = await gather_once(jobs, resources.clock, config.watchdog.deadline_grace)
+    finally:
+        await close_jobs(jobs)
+        await resources.aclose()
+    return [_row(config, job.name, obs) for job, obs in zip(jobs, observations, strict=True)]
+
+
+def _row(config: Config, name: str, obs: Observation) -> dict[str, Any]:
+    spec = config.probes[name]
+    severity = instant_severity(policy_for(spec, config), obs)
+    row = {"probe": name, "type": spec.type, **observation_json(obs), "severity": severity,
+           "runbook": spec.common.runbook}
+    row["hint"] = obs.hint or spec.common.hint
+    return row
+
+
+def _check_line(row: dict[str, Any]) -> str:
+    sev = f" {row['severity'].upper()}" if row["severity"] else ""
+    return f"{row['status'].upper():7}{sev} {row['probe']}: {row['cause']}: {row['summary']}"
+
+
+def exit_code(config: Config, rows: list[dict[str, Any]]) -> int:
+    if any(r["status"] == Status.UNKNOWN.label for r in rows):
+        return UNKNOWN
+    ranks = [config.severity.rank(r["severity"]) for r in rows if r["severity"]]
+    if not ranks:
+        return OK
+    return CRITICAL if min(ranks) < 2 else WARNING
+
+
+def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
+    config = load_config(path)
+    db = config.watchdog.state_dir / "state.db"
+    if not db.exists():
+        raise StateError(f"no state database at {db} (has the daemon run yet?)")
+    book = IncidentBook(StateStore(db, readonly=True))
+    items = book.all_incidents() if args.all else book.open_incidents()
+    if args.format == "json":
+        print(json.dumps([i.to_dict() for i in items], indent=2))
+    else:
+        for incident in items:
+            print(_incident_line(incident))
+        if not items:
+            print("no open incidents" if not args.all else "no incidents")
+    return 0
+
+
+def _incident_line(i: Incident) -> str:
+    opened = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(i.opened_at))
+    state = i.status if i.resolved_at is None else f"resolved after {i.duration or 0:.0f}s"
+    runbook = f" [runbook {i.runbook}]" if i.runbook else ""
+    return f"#{i.id} {i.severity.upper()} {i.probe} {i.cause} since {opened} ({state}): " \
+           f"{scrub(i.summary)}{runbook}"

@@ -1,0 +1,134 @@
+"""Typed, frozen models of the config file's sections (the loader lives in `config.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from watchdog.durations import Duration
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Level(Strict):
+    """One row of the runbook's severity matrix."""
+
+    meaning: str
+    response: Duration | None = None
+
+
+class EscalateRule(Strict):
+    """More than `reports` reports within `within` raise an incident one severity."""
+
+    reports: Annotated[int, Field(ge=1)] = 10
+    within: Duration = 300.0
+
+
+RUNBOOK_LEVELS: dict[str, Level] = {
+    "sev1": Level(meaning="Site fully down or unable to process payments", response=900),
+    "sev2": Level(meaning="Major feature broken for a large share of users", response=3600),
+    "sev3": Level(meaning="Minor / cosmetic issue, isolated user reports", response=86400),
+    "sev4": Level(meaning="No user impact, hygiene item"),
+}
+
+
+class SeverityConfig(Strict):
+    """Levels in order, most severe first; the escalation rule (None disables it)."""
+
+    levels: dict[str, Level] = Field(default_factory=lambda: dict(RUNBOOK_LEVELS))
+    escalate: EscalateRule | None = EscalateRule()
+
+    @field_validator("levels")
+    @classmethod
+    def _not_empty(cls, levels: dict[str, Level]) -> dict[str, Level]:
+        if not levels:
+            raise ValueError("at least one severity level is needed")
+        return levels
+
+    def rank(self, level: str) -> int:
+        """0 for the most severe level."""
+        return list(self.levels).index(level)
+
+    def raised(self, level: str) -> str:
+        """One level more severe (the most severe stays)."""
+        names = list(self.levels)
+        return names[max(0, names.index(level) - 1)]
+
+
+class WatchdogSettings(Strict):
+    """The `watchdog:` section: process-wide settings."""
+
+    listen: str = "127.0.0.1:9877"
+    state_dir: Path = Path("/var/lib/runbook-watchdog")
+    env_file: Path | None = None
+    docker_url: str | None = None
+    blocking_workers: Annotated[int, Field(ge=1, le=64)] = 4
+    shutdown_grace: Duration = 10.0
+    stall_after: Duration = 30.0
+    deadline_grace: Duration = 1.0
+    spread: Duration = 10.0
+    audit_file: Path | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:9877)")
+        return value
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class ProbeCommon(Strict):
+    """Keys every probe has, whatever its type; the type's own keys are in its Params."""
+
+    type: str
+    interval: Duration = 30.0
+    timeout: Duration = 10.0
+    severity: str = "sev2"
+    fail_after: Annotated[int, Field(ge=1)] = 2
+    recover_after: Annotated[int, Field(ge=1)] = 1
+    runbook: str | None = None
+    hint: str | None = None
+    depends_on: tuple[str, ...] = ()
+    escalate: EscalateRule | Literal[False] | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _timeout_within_interval(self) -> ProbeCommon:
+        if self.interval <= 0:
+            raise ValueError("interval must be greater than 0")
+        if not 0 < self.timeout < self.interval:
+            raise ValueError(
+                f"timeout ({self.timeout:g}s) must be greater than 0 and less than "
+                f"interval ({self.interval:g}s), so a run never overlaps the next"
+            )
+        return self
+
+
+class RemediationCommon(Strict):
+    """Keys every remediation has; the remediation issue extends the policy keys."""
+
+    type: str
+    mode: Literal["off", "dry-run", "auto"] = "dry-run"
+    on: tuple[str, ...] = ()
+
+
+def section_keys(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(model.model_fields)
+
+
+def dump_public(model: BaseModel) -> dict[str, Any]:
+    """JSON-able dump in which secrets stay masked."""
+    return model.model_dump(mode="json")

@@ -1,0 +1,207 @@
+"""The daemon: wires config, probes, scheduler, engine, state and the HTTP listener.
+
+Signals: SIGHUP reloads the config (a bad file is rejected and the old config keeps
+running), SIGTERM/SIGINT stop scheduling, let runs in flight finish within
+`watchdog.shutdown_grace`, close clients, flush state and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from watchdog.clock import Clock, SystemClock
+from watchdog.config import Config, load_config
+from watchdog.engine import Engine
+from watchdog.errors import ConfigError
+from watchdog.httpapi import HttpListener, StatusSource
+from watchdog.incidents import IncidentBook
+from watchdog.metrics import Metrics
+from watchdog.observation import Observation, unknown
+from watchdog.probe import Probe, ProbeContext, Resources
+from watchdog.registry import PROBE_GROUP, Registry
+from watchdog.scheduler import Job, Scheduler
+from watchdog.secrets import SCRUBBER, scrub
+from watchdog.state import StateStore
+
+log = logging.getLogger(__name__)
+HEARTBEAT = 1.0
+
+
+class BrokenProbe:
+    """Stands in for a probe whose constructor raised: every run is UNKNOWN with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def check(self) -> Observation:
+        return unknown("probe_crashed", self.reason)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def build_jobs(config: Config, resources: Resources, types: Mapping[str, Any],
+               only: str | None = None) -> list[Job]:
+    jobs = []
+    for name, spec in config.probes.items():
+        if (only is None and spec.common.enabled) or name == only:
+            ctx = ProbeContext(name, spec.common.timeout, resources)
+            jobs.append(Job(name, _build_probe(spec.params, types[spec.type], ctx),
+                            spec.common.interval, spec.common.timeout))
+    return jobs
+
+
+def _build_probe(params: Any, cls: Any, ctx: ProbeContext) -> Probe:
+    try:
+        probe: Probe = cls(params, ctx)
+    except Exception as exc:
+        reason = scrub(f"could not start: {type(exc).__name__}: {exc}")
+        log.error("probe %s %s", ctx.name, reason)
+        return BrokenProbe(reason)
+    return probe
+
+
+async def close_jobs(jobs: list[Job]) -> None:
+    for job in jobs:
+        try:
+            await job.probe.aclose()
+        except Exception as exc:
+            log.warning("closing probe %s failed: %s", job.name, scrub(str(exc)))
+
+
+class Daemon:
+    def __init__(self, config: Config, *, registry: CollectorRegistry | None = None,
+                 clock: Clock | None = None, probe_types: Registry[Any] | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.registry = registry or CollectorRegistry()
+        self.clock = clock or SystemClock()
+        self.probe_types = probe_types or Registry.from_entry_points(PROBE_GROUP, "probe")
+        self.environ = environ
+        self.metrics = Metrics(self.registry)
+        self.stopping = asyncio.Event()
+        self._beat = time.monotonic()
+        self._jobs: list[Job] = []
+        self.listener: HttpListener | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def run(self) -> int:
+        SCRUBBER.register(self.config.secrets)
+        self.store = StateStore.in_state_dir(self.config.watchdog.state_dir)
+        self.resources = Resources(self.config.watchdog, self.store, self.clock)
+        self.engine = Engine(self.config, IncidentBook(self.store), self.metrics, self.clock.time)
+        self.scheduler = self._scheduler()
+        self._loaded()
+        self._start_listener()
+        self._install_signals()
+        heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
+        self._start_jobs()
+        log.info("runbook-watchdog started: %d probes, listening on %s", len(self._jobs),
+                 self.config.watchdog.listen)
+        try:
+            await self.stopping.wait()
+        finally:
+            heartbeat.cancel()
+            await self._shutdown()
+        return 0
+
+    def _scheduler(self) -> Scheduler:
+        settings = self.config.watchdog
+        return Scheduler(self.clock, self.engine.on_result, grace=settings.deadline_grace,
+                         spread=settings.spread, on_skip=self._skipped)
+
+    def _skipped(self, job: Job, missed: int) -> None:
+        self.metrics.skipped.labels(probe=job.name).inc(missed)
+
+    def _start_jobs(self) -> None:
+        self._jobs = build_jobs(self.config, self.resources, self.probe_types)
+        self.scheduler.start(self._jobs)
+
+    def _start_listener(self) -> None:
+        source = StatusSource(self.registry, asyncio.get_running_loop(), self.status,
+                              self.healthy)
+        settings = self.config.watchdog
+        self.listener = HttpListener(settings.listen_host, settings.listen_port, source)
+        self.listener.start()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+
+    def stop(self) -> None:
+        log.info("stopping")
+        self.stopping.set()
+
+    async def _shutdown(self) -> None:
+        await self.scheduler.stop(self.config.watchdog.shutdown_grace)
+        await close_jobs(self._jobs)
+        await self.resources.aclose()
+        if self.listener is not None:
+            self.listener.stop()
+        self.store.close()
+        log.info("stopped")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self._beat = time.monotonic()
+            await asyncio.sleep(HEARTBEAT)
+
+    def healthy(self) -> tuple[bool, str]:
+        """Called from the listener thread: is the event loop making progress?"""
+        stalled = time.monotonic() - self._beat
+        if stalled > self.config.watchdog.stall_after:
+            return False, f"event loop stalled for {stalled:.0f}s"
+        return True, "ok"
+
+    def status(self) -> dict[str, Any]:
+        return self.engine.status()
+
+    # -- reload ---------------------------------------------------------------------------
+    def request_reload(self) -> None:
+        asyncio.get_running_loop().create_task(self.reload(), name="reload")
+
+    async def reload(self) -> bool:
+        """Re-read the config file; keep the running config if the new one is invalid."""
+        try:
+            new = load_config(self.config.path, environ=self.environ)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload rejected: %s", problem)
+            self.metrics.reload_ok.set(0)
+            return False
+        self._warn_restart_only(new)
+        await self.scheduler.stop(self.config.watchdog.shutdown_grace)
+        await close_jobs(self._jobs)
+        SCRUBBER.register(new.secrets)
+        self.config = new
+        self.engine.reconfigure(new)
+        self.scheduler = self._scheduler()
+        self._start_jobs()
+        self._loaded()
+        log.info("config reloaded from %s: %d probes", new.path, len(self._jobs))
+        return True
+
+    def _warn_restart_only(self, new: Config) -> None:
+        old = self.config.watchdog
+        for key in ("listen", "state_dir", "blocking_workers"):
+            if getattr(old, key) != getattr(new.watchdog, key):
+                log.warning("watchdog.%s changed: it takes effect at the next restart", key)
+
+    def _loaded(self) -> None:
+        self.metrics.reload_ok.set(1)
+        self.metrics.reload_ts.set(self.clock.time())
+
+
+def run_daemon(path: Path, environ: Mapping[str, str] | None = None) -> int:
+    config = load_config(path, environ=environ)
+    return asyncio.run(Daemon(config, environ=environ).run())
