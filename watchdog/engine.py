@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from watchdog.classifier import Policy, Track, Transition, classify
+from watchdog.classifier import Policy, Track, Transition, Verdict, classify
 from watchdog.config import Config, ProbeSpec
 from watchdog.incidents import Change, Incident, IncidentBook
 from watchdog.metrics import Metrics
@@ -21,6 +21,24 @@ from watchdog.scheduler import Job, RunInfo
 from watchdog.secrets import scrub
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResultEvent:
+    """Delivered to every subscriber after each probe run has been classified and recorded.
+
+    Later stages (remediation policy, notifications, evidence capture) subscribe here
+    instead of adding code to the engine.
+    """
+
+    probe: str
+    observation: Observation
+    verdict: Verdict
+    change: Change | None  # set when the run opened, updated or resolved an incident
+    at: float  # wall-clock time
+
+
+Subscriber = Callable[[ResultEvent], None]
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,7 @@ class Engine:
         self.last: dict[str, LastRun] = {}
         self.config = config
         self.policies: dict[str, Policy] = {}
+        self.subscribers: list[Subscriber] = []
         self.reconfigure(config)
 
     def reconfigure(self, config: Config) -> None:
@@ -80,6 +99,16 @@ class Engine:
         self._remember(job.name, obs, info, now)
         if change is not None:
             self._announce(change)
+        self._publish(ResultEvent(job.name, obs, verdict, change, now))
+
+    def _publish(self, event: ResultEvent) -> None:
+        for subscriber in self.subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                # One broken subscriber must not stop the others or the probe's schedule.
+                log.exception("subscriber %r failed on a result of probe %s", subscriber,
+                              event.probe)
 
     def _observe_metrics(self, name: str, obs: Observation, info: RunInfo) -> None:
         m = self.metrics
