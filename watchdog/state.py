@@ -90,6 +90,18 @@ class StateStore:
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         return db
 
+    def ensure_schema(self, ddl: str) -> None:
+        """Create a module's own tables (idempotent DDL: CREATE ... IF NOT EXISTS).
+
+        Stages beyond the core (remediation, notifications) own their tables this way
+        instead of growing the core schema.
+        """
+        with self._lock:
+            try:
+                self._db.executescript(ddl)
+            except sqlite3.Error as exc:
+                raise StateError(f"state database {self.path}: {exc}") from exc
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; a crash leaves either all of it or none of it."""
