@@ -14,22 +14,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from probes.http import HttpProbe
-from watchdog.clock import ManualClock, settle
-from watchdog.config import load_config
-from watchdog.engine import Engine
-from watchdog.incidents import IncidentBook
-from watchdog.journal import Ledger
-from watchdog.metrics import Metrics
+from tests.remediation_world import World
+from watchdog.clock import settle
 from watchdog.observation import Observation, Status
-from watchdog.probe import Resources
-from watchdog.registry import Registry
 from watchdog.remediation import ActionParams, ActionRefused, Plan, Trigger
-from watchdog.remediator import Remediator, build_remediations
-from watchdog.scheduler import Job, RunInfo
-from watchdog.state import StateStore
 
 DOWN = Observation(Status.FAILED, "bad_status", "HTTP 503")
 UP = Observation(Status.OK, "ok", "HTTP 200")
@@ -94,54 +83,9 @@ remediations:
 """
 
 
-class World:
-    def __init__(self, tmp: Path, mode: str = "auto", extra: str = "") -> None:
-        self.tmp = tmp
-        self.kill = tmp / "disable-remediation"
-        path = tmp / "watchdog.yaml"
-        path.write_text(BASE.format(state=tmp / "state", kill=self.kill, mode=mode)
-                        + extra)
-        self.config = load_config(
-            path, probes=Registry("probe", {"http": HttpProbe}),
-            remediations=Registry("remediation", {"recording": RecordingAction}), environ={})
-        self.clock = ManualClock()
-        self.store = StateStore.in_state_dir(tmp / "state")
-        self.metrics = Metrics(CollectorRegistry())
-        self.engine = Engine(self.config, IncidentBook(self.store), self.metrics, self.clock.time)
-        self.ledger = Ledger(self.store, tmp / "audit.jsonl")
-        self.remediator = self.new_remediator()
-
-    def new_remediator(self) -> Remediator:
-        types = {"recording": RecordingAction}
-        resources = Resources(self.config.watchdog, self.store, self.clock)
-        built = build_remediations(self.config, resources, types, self.engine.last_observation)
-        remediator = Remediator(self.config, self.engine, self.ledger, self.metrics, built,
-                                self._passed, self.clock)
-        self.engine.subscribers[:] = [remediator.on_event]
-        return remediator
-
-    async def _passed(self, probe: str, since: float) -> bool:
-        last = self.engine.last.get(probe)
-        return last is not None and last.observation.ok and last.at >= since
-
-    @property
-    def action(self) -> RecordingAction:
-        return self.remediator.remediations[0].action  # type: ignore[return-value]
-
-    async def observe(self, probe: str, obs: Observation, then: float = 15.0) -> None:
-        now = self.clock.monotonic()
-        self.engine.on_result(Job(probe, None, 15.0, 5.0), obs, RunInfo(now, now, 0.0))  # type: ignore[arg-type]
-        await settle()
-        await self.clock.advance(then)
-
-    def decisions(self) -> list[str]:
-        return [e["decision"] for e in self.ledger.entries()]
-
-    def outcome(self, outcome: str) -> float:
-        value = self.metrics.registry.get_sample_value(
-            "runbook_watchdog_remediation_attempts_total",
-            {"remediation": "restart-backend", "outcome": outcome})
-        return value or 0.0
+def make_world(tmp: Path, mode: str = "auto", extra: str = "") -> World:
+    text = BASE.format(state=tmp / "state", kill=tmp / "disable-remediation", mode=mode)
+    return World(tmp, text + extra, {"recording": RecordingAction})
 
 
 def play(coro: Any) -> Any:
@@ -151,7 +95,7 @@ def play(coro: Any) -> Any:
 def test_auto_acts_after_the_trigger_held_and_reports_success_only_after_verify(
         tmp_path: Path) -> None:
     async def go() -> World:
-        w = World(tmp_path)
+        w = make_world(tmp_path)
         await w.observe("backend", DOWN)
         assert w.action.executed == []  # after: 2
         await w.observe("backend", DOWN)
@@ -160,7 +104,7 @@ def test_auto_acts_after_the_trigger_held_and_reports_success_only_after_verify(
     w = play(go())
     assert [p.summary for p in w.action.executed] == ["restart nickapp-backend"]
     assert w.decisions() == ["acted", "succeeded"]
-    assert w.outcome("succeeded") == 1.0
+    assert w.outcome("restart-backend", "succeeded") == 1.0
     audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [a["decision"] for a in audit] == ["acted", "succeeded"]
     assert audit[0]["probe"] == "backend" and audit[0]["incident_id"] == 1
@@ -168,7 +112,7 @@ def test_auto_acts_after_the_trigger_held_and_reports_success_only_after_verify(
 
 def test_dry_run_journals_what_it_would_do_and_does_nothing(tmp_path: Path) -> None:
     async def go() -> World:
-        w = World(tmp_path, mode="dry-run")
+        w = make_world(tmp_path, mode="dry-run")
         for _ in range(3):
             await w.observe("backend", DOWN)
         return w
@@ -178,7 +122,7 @@ def test_dry_run_journals_what_it_would_do_and_does_nothing(tmp_path: Path) -> N
     entries = w.ledger.entries()
     assert entries[0]["decision"] == "would_act"
     assert entries[0]["reason"] == "would restart nickapp-backend"
-    assert w.outcome("would_act") >= 1
+    assert w.outcome("restart-backend", "would_act") >= 1
 
 
 def test_a_broken_fix_is_tried_within_budget_then_quarantined_and_escalated(
@@ -186,7 +130,7 @@ def test_a_broken_fix_is_tried_within_budget_then_quarantined_and_escalated(
     """Four simulated hours of failure: three attempts, one quarantine, no loop."""
 
     async def long_outage() -> World:
-        w = World(tmp_path, extra="    verify_ok: false\n")
+        w = make_world(tmp_path, extra="    verify_ok: false\n")
         for _ in range(4 * 60 * 4):  # 4 h of 15 s cycles
             await w.observe("backend", DOWN)
         return w
@@ -218,7 +162,7 @@ def test_a_broken_fix_is_tried_within_budget_then_quarantined_and_escalated(
 
 def test_backoff_spaces_attempts_and_a_success_counts_against_the_budget(tmp_path: Path) -> None:
     async def go() -> World:
-        w = World(tmp_path)
+        w = make_world(tmp_path)
         for _ in range(20):  # failing on and on, though each fix "succeeds"
             await w.observe("backend", DOWN, then=5.0)
         return w
@@ -230,7 +174,7 @@ def test_backoff_spaces_attempts_and_a_success_counts_against_the_budget(tmp_pat
 
 def test_the_kill_switch_stops_every_action_and_is_journaled_once(tmp_path: Path) -> None:
     async def go() -> World:
-        w = World(tmp_path)
+        w = make_world(tmp_path)
         w.kill.touch()
         for _ in range(6):
             await w.observe("backend", DOWN)
@@ -244,7 +188,7 @@ def test_the_kill_switch_stops_every_action_and_is_journaled_once(tmp_path: Path
 
 def test_no_action_on_a_dependent_while_its_dependency_fails(tmp_path: Path) -> None:
     async def go() -> World:
-        w = World(tmp_path)
+        w = make_world(tmp_path)
         await w.observe("mongo", DOWN, then=0)
         for _ in range(3):
             await w.observe("backend", DOWN)
@@ -257,7 +201,7 @@ def test_no_action_on_a_dependent_while_its_dependency_fails(tmp_path: Path) -> 
 
 def test_many_probes_failing_at_once_is_a_storm_alert_dont_act(tmp_path: Path) -> None:
     async def go() -> World:
-        w = World(tmp_path)
+        w = make_world(tmp_path)
         for probe in ("redis", "smtp", "sentry"):
             await w.observe(probe, DOWN, then=0)
         for _ in range(3):
@@ -271,7 +215,7 @@ def test_many_probes_failing_at_once_is_a_storm_alert_dont_act(tmp_path: Path) -
 
 def test_unknown_never_triggers_an_action(tmp_path: Path) -> None:
     async def go() -> World:
-        w = World(tmp_path)
+        w = make_world(tmp_path)
         await w.observe("backend", DOWN)
         for _ in range(5):
             await w.observe("backend", HUNG)
@@ -285,7 +229,7 @@ def test_a_refusing_action_is_journaled_as_refused(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
 
     async def go() -> World:
-        w = World(tmp_path, extra="    refuse: no previous image recorded\n")
+        w = make_world(tmp_path, extra="    refuse: no previous image recorded\n")
         await w.observe("backend", DOWN)
         await w.observe("backend", DOWN)
         return w
@@ -298,7 +242,7 @@ def test_a_refusing_action_is_journaled_as_refused(tmp_path: Path) -> None:
 
 def test_an_action_found_in_flight_after_a_crash_is_verified_not_repeated(tmp_path: Path) -> None:
     async def crash_then_restart() -> World:
-        w = World(tmp_path)
+        w = make_world(tmp_path)
         w.ledger.begin("restart-backend", "nickapp-backend", "auto", "backend", 1,
                        {"summary": "restart nickapp-backend", "detail": {}}, w.clock.time())
         w.remediator.resume()
@@ -314,7 +258,7 @@ def test_an_action_found_in_flight_after_a_crash_is_verified_not_repeated(tmp_pa
 
 @pytest.mark.parametrize("mode", ["auto", "dry-run"])
 def test_single_flight_per_target(tmp_path: Path, mode: str) -> None:
-    w = World(tmp_path, mode=mode)
+    w = make_world(tmp_path, mode=mode)
     first = w.ledger.begin("a", "t", "auto", None, None, {}, 1.0)
     second = w.ledger.begin("b", "t", "auto", None, None, {}, 2.0)
     assert first is not None and second is None

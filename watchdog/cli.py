@@ -52,6 +52,17 @@ def parser() -> argparse.ArgumentParser:
     incidents = sub.add_parser("incidents", parents=[common], help="list incidents")
     incidents.add_argument("--all", action="store_true", help="resolved ones too")
     incidents.add_argument("--format", choices=("text", "json"), default="text")
+    rems = sub.add_parser("remediations", parents=[common],
+                          help="each remediation: mode, budget left, quarantine, last outcome")
+    rems.add_argument("--format", choices=("text", "json"), default="text")
+    reset = sub.add_parser("reset", parents=[common], help="lift a target's quarantine")
+    reset.add_argument("target")
+    remediate = sub.add_parser("remediate", parents=[common],
+                               help="run a remediation now, through the same policy")
+    remediate.add_argument("name")
+    how = remediate.add_mutually_exclusive_group(required=True)
+    how.add_argument("--dry-run", action="store_true")
+    how.add_argument("--execute", action="store_true")
     return top
 
 
@@ -63,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_format, args.log_level)
     path = args.config or default_config_path()
     handler = {"run": cmd_run, "check": cmd_check, "validate": cmd_validate,
-               "incidents": cmd_incidents}[args.command]
+               "incidents": cmd_incidents, "remediations": cmd_remediations,
+               "reset": cmd_reset, "remediate": cmd_remediate}[args.command]
     try:
         return int(handler(args, path))
     except ConfigError as exc:
@@ -144,12 +156,16 @@ def exit_code(config: Config, rows: list[dict[str, Any]]) -> int:
     return CRITICAL if min(ranks) < 2 else WARNING
 
 
-def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
-    config = load_config(path)
+def _existing_state(config: Config, readonly: bool = True) -> StateStore:
     db = config.watchdog.state_dir / "state.db"
     if not db.exists():
         raise StateError(f"no state database at {db} (has the daemon run yet?)")
-    book = IncidentBook(StateStore(db, readonly=True))
+    return StateStore(db, readonly=readonly)
+
+
+def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
+    config = load_config(path)
+    book = IncidentBook(_existing_state(config))
     items = book.all_incidents() if args.all else book.open_incidents()
     if args.format == "json":
         print(json.dumps([i.to_dict() for i in items], indent=2))
@@ -167,3 +183,40 @@ def _incident_line(i: Incident) -> str:
     runbook = f" [runbook {i.runbook}]" if i.runbook else ""
     return f"#{i.id} {i.severity.upper()} {i.probe} {i.cause} since {opened} ({state}): " \
            f"{scrub(i.summary)}{runbook}"
+
+
+def cmd_remediations(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.operator import remediation_rows
+
+    rows = remediation_rows(load_config(path))
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        last = r["last"] or {}
+        state = "QUARANTINED" if r["quarantined"] else f"{r['budget_left']} attempts left"
+        print(f"{r['remediation']:28} {r['mode']:8} {r['target']:24} {state:18} "
+              f"{last.get('decision', '-')}: {scrub(str(last.get('reason', '')))}")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.operator import reset_target
+
+    lifted = reset_target(load_config(path), args.target)
+    print(f"{args.target}: quarantine lifted, budget refilled" if lifted
+          else f"{args.target}: was not quarantined; budget refilled")
+    return 0
+
+
+def cmd_remediate(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.operator import remediate
+
+    config = load_config(path)
+    if args.name not in config.remediations:
+        sys.stderr.write(f"runbook-watchdog: no remediation named {args.name!r} in {path}\n")
+        return UNKNOWN
+    SCRUBBER.register(config.secrets)
+    outcome = asyncio.run(remediate(config, args.name, execute=args.execute))
+    print(f"{args.name}: {outcome}")
+    return 0 if outcome.startswith(("succeeded", "would")) else 1

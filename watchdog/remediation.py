@@ -79,12 +79,14 @@ class Action(Protocol):
 
 
 class ActionContext:
-    """What one remediation instance is given."""
+    """What one remediation instance is given (shaped like a ProbeContext, so helpers that
+    take one, such as the Docker access in probes/_docker.py, serve actions too)."""
 
     def __init__(self, name: str, resources: Resources,
-                 last: Callable[[str], Observation | None]) -> None:
+                 last: Callable[[str], Observation | None], timeout: float = 30.0) -> None:
         self.name = name
         self.resources = resources
+        self.timeout = timeout  # bound on each blocking call an action makes
         self._last = last
 
     @property
@@ -103,5 +105,6 @@ class ActionContext:
         """The latest observation of a probe (for plans that depend on what it saw)."""
         return self._last(probe)
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any, timeout: float = 30.0) -> T:
-        return await self.resources.run_blocking(fn, *args, timeout=timeout)
+    async def run_blocking(self, fn: Callable[..., T], *args: Any,
+                           timeout: float | None = None) -> T:
+        return await self.resources.run_blocking(fn, *args, timeout=timeout or self.timeout)

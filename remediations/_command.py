@@ -1,0 +1,27 @@
+"""Run an external command as an argument list with a timeout (never through a shell)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from watchdog.remediation import ActionFailed
+
+
+async def run_command(argv: Sequence[str], timeout: float) -> str:
+    """stdout of `argv`; ActionFailed on a non-zero exit, a missing program or a timeout."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        raise ActionFailed(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError as exc:
+        proc.kill()
+        await proc.wait()
+        raise ActionFailed(f"{argv[0]} did not finish within {timeout:g}s") from exc
+    if proc.returncode != 0:
+        detail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise ActionFailed(f"{argv[0]} exited {proc.returncode}: {detail[0][:200]}")
+    return out.decode(errors="replace")

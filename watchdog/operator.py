@@ -1,0 +1,101 @@
+"""Operator commands on remediations: list, reset a quarantine, run one by hand.
+
+They work on the daemon's state database directly (WAL lets both write), and an
+operator-initiated run goes through the same policy, ledger and journal as the daemon's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from watchdog.clock import SystemClock
+from watchdog.config import Config
+from watchdog.engine import Engine
+from watchdog.incidents import IncidentBook
+from watchdog.journal import Entry, Ledger
+from watchdog.metrics import Metrics
+from watchdog.observation import Observation, Status, unknown
+from watchdog.probe import Resources
+from watchdog.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
+from watchdog.remediation import Trigger
+from watchdog.remediator import Remediator, build_remediations
+from watchdog.scheduler import gather_once
+from watchdog.state import StateStore
+
+
+def _ledger(config: Config) -> Ledger:
+    store = StateStore.in_state_dir(config.watchdog.state_dir)
+    return Ledger(store, config.watchdog.audit_file or config.watchdog.state_dir / "audit.jsonl")
+
+
+def _types() -> Registry[Any]:
+    return Registry.from_entry_points(REMEDIATION_GROUP, "remediation")
+
+
+def remediation_rows(config: Config) -> list[dict[str, Any]]:
+    ledger = _ledger(config)
+    resources = Resources(config.watchdog, ledger.store, SystemClock())
+    built = {r.name: r for r in build_remediations(config, resources, _types(), lambda _: None)}
+    quarantined, now = ledger.quarantined(), resources.clock.time()
+    rows = []
+    for name, spec in config.remediations.items():
+        target = built[name].target if name in built else name
+        used = len(ledger.attempts(target, now - spec.common.budget.within,
+                                   spec.common.mode != "auto"))
+        rows.append({"remediation": name, "type": spec.common.type, "mode": spec.common.mode,
+                     "target": target, "quarantined": target in quarantined,
+                     "budget_left": max(0, spec.common.budget.attempts - used),
+                     "last": ledger.last_outcome(name)})
+    return rows
+
+
+def reset_target(config: Config, target: str) -> bool:
+    ledger = _ledger(config)
+    now = SystemClock().time()
+    lifted = ledger.reset(target, now)
+    ledger.journal(Entry(at=now, remediation="-", target=target, mode="operator",
+                         decision="reset", reason="operator ran `runbook-watchdog reset`"))
+    return lifted
+
+
+async def remediate(config: Config, name: str, *, execute: bool) -> str:
+    """Run remediation `name` once through the full policy; returns the outcome line."""
+    ledger, clock = _ledger(config), SystemClock()
+    metrics = Metrics(CollectorRegistry())
+    engine = Engine(config, IncidentBook(ledger.store), metrics, clock.time)
+    resources = Resources(config.watchdog, ledger.store, clock)
+    probes: Registry[Any] = Registry.from_entry_points(PROBE_GROUP, "probe")
+
+    async def passed(probe: str, since: float) -> bool:
+        return (await _run_probe(config, resources, probes, probe)).status is Status.OK
+
+    try:
+        built = build_remediations(config, resources, _types(), engine.last_observation)
+        remediator = Remediator(config, engine, ledger, metrics, built, passed, clock)
+        trigger = await _operator_trigger(config, resources, probes, name, clock.time())
+        return await remediator.operator_run(name, execute, trigger)
+    finally:
+        await resources.aclose()
+
+
+async def _operator_trigger(config: Config, resources: Resources, probes: Registry[Any],
+                            name: str, now: float) -> Trigger:
+    on = config.remediations[name].common.on
+    probe = on[0].partition(":")[0] if on else ""
+    obs = await _run_probe(config, resources, probes, probe) if probe else \
+        unknown("operator", "started by an operator")
+    return Trigger(probe, obs.cause, obs, None, now, operator=True)
+
+
+async def _run_probe(config: Config, resources: Resources, probes: Registry[Any],
+                     probe: str) -> Observation:
+    from watchdog.daemon import build_jobs, close_jobs
+
+    jobs = build_jobs(config, resources, probes, only=probe)
+    try:
+        [obs] = await gather_once(jobs, resources.clock, config.watchdog.deadline_grace)
+    finally:
+        await close_jobs(jobs)
+    return obs
