@@ -21,6 +21,7 @@ import asyncio
 import email.utils
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
@@ -52,7 +53,7 @@ _RETRY_LIMIT = 3  # 429s answered in one run before giving up, even with time le
 
 class SentryParams(ProbeParams):
     url: str = "https://sentry.io"
-    token: SecretStr
+    token: Annotated[SecretStr, Field(min_length=1)]
     organization: str
     project: str
     within: Duration = 900.0
@@ -106,6 +107,7 @@ class SentryProbe:
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "new_issue_spike", "error_spike", "unauthorized", "rate_limited", "bad_status",
          "bad_body", "timeout", "refused", "dns", "tls_error", "connect_error"})
+    common_defaults: ClassVar[Mapping[str, Any]] = {"runbook": "2"}
 
     def __init__(self, params: SentryParams, ctx: ProbeContext) -> None:
         self.params = params
