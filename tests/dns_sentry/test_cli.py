@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from tests.dns_sentry.conftest import TOKEN, SentryStandIn
 from tests.dns_sentry.test_sentry import issues
 from tests.peers.dns_peer import DnsPeer
-from tests.support import cli, daemon_env
+from tests.support import Process, cli, daemon_env, free_port, running, wait_for
 
 WRONG = "sntrys_wrong-token-also-secret"
 
@@ -140,3 +142,34 @@ def test_the_commented_sentry_probe_validates_once_uncommented(tmp_path: Path) -
     without = cli("validate", "--config", str(config), env=daemon_env())
     assert without.returncode == 1
     assert "probes.sentry.token" in without.stderr
+
+
+def test_the_daemon_shows_the_token_nowhere(tmp_path: Path, sentry: SentryStandIn) -> None:
+    """Logs, /api/status, /metrics and the state database, with an incident open."""
+    sentry.set(issues=issues(4))
+    port = free_port()
+    config = write_config(tmp_path, {
+        "sentry": sentry_probe(sentry, interval="1s", timeout="900ms", fail_after=1),
+        "wrong": sentry_probe(sentry, token="${SENTRY_WRONG_TOKEN}", interval="1s",
+                              timeout="900ms", fail_after=1)})
+    text = config.read_text().replace("watchdog:\n", f"watchdog:\n  listen: 127.0.0.1:{port}\n"
+                                      "  spread: 0s\n")
+    config.write_text(text)
+    env = daemon_env(SENTRY_TOKEN=TOKEN, SENTRY_WRONG_TOKEN=WRONG)
+    exe = str(Path(sys.executable).parent / "runbook-watchdog")
+    daemon = Process([exe, "run", "--config", str(config), "--log-level", "DEBUG"],
+                     tmp_path / "daemon.log", env=env)
+    with running(daemon):
+        status = wait_for(lambda: _opened(port), timeout=20, what="both incidents open")
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    causes = {p["probe"]: p["cause"] for p in status["probes"]}
+    assert causes == {"sentry": "new_issue_spike", "wrong": "unauthorized"}
+    assert "unauthorized" in daemon.output()  # the log did record the findings
+    state = (tmp_path / "state" / "state.db").read_bytes()
+    for output in (json.dumps(status), metrics, daemon.output(), state.decode("latin-1")):
+        assert TOKEN not in output and WRONG not in output
+
+
+def _opened(port: int) -> dict[str, Any] | None:
+    status: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/api/status").json()
+    return status if len(status["incidents"]) == 2 else None
