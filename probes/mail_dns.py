@@ -134,13 +134,15 @@ class MailDnsProbe:
 
     async def _txt(self, resolver: dns.asyncresolver.Resolver, name: str) -> Lookup:
         try:
-            answer = await resolver.resolve(name, dns.rdatatype.TXT, lifetime=self.timeout,
-                                            search=False)
+            # dnspython sleeps a 0.1 s backoff before noticing its lifetime ran out: the
+            # asyncio bound keeps the answer within the probe's timeout.
+            async with asyncio.timeout(self.timeout):
+                answer = await resolver.resolve(name, dns.rdatatype.TXT, search=False)
         except dns.resolver.NXDOMAIN:
             return Lookup(name, failure="nxdomain")
         except dns.resolver.NoAnswer:
             return Lookup(name, failure="missing")
-        except dns.exception.Timeout:
+        except (dns.exception.Timeout, TimeoutError):
             return Lookup(name, failure="timeout")
         except dns.resolver.NoNameservers:
             return Lookup(name, failure="servfail")

@@ -139,17 +139,17 @@ class SentryProbe:
 
     # -- the two API reads -------------------------------------------------------------
     async def _new_issues(self, deadline: float) -> tuple[list[NewIssue], bool]:
-        url: httpx.URL | None = self._project_api.join("issues/")
+        url = self._project_api.join("issues/")
         params: dict[str, str] | None = {"query": f"is:unresolved firstSeen:-{self._minutes()}m",
                                          "statsPeriod": "24h"}
         found: list[NewIssue] = []
         for _ in range(self.params.max_pages):
-            assert url is not None
             response = await self._get(url, params, deadline)
             found += _parse_issues(_json(response, list))
-            url, params = self._next_page(response), None  # the next link carries the query
-            if url is None:
+            next_url = self._next_page(response)
+            if next_url is None:
                 return found, False
+            url, params = next_url, None  # the next link carries the query
         return found, True
 
     async def _event_count(self, deadline: float) -> int:

@@ -82,7 +82,7 @@ def test_a_refused_lookup_is_dns_error(dns_peer: DnsPeer) -> None:
 def test_an_upstream_that_never_answers_is_timeout_within_the_budget(dns_peer: DnsPeer) -> None:
     obs = check(dns_peer, "slow.test", timeout=0.5)
     assert (obs.status, obs.cause) == (Status.FAILED, "timeout")
-    assert obs.latency < 1.0  # the framework would have said probe_hung at timeout x 2
+    assert obs.latency < 1.0  # within timeout + grace: not the framework's probe_hung
 
 
 def test_a_resolver_nobody_runs_is_timeout_not_a_crash() -> None:
