@@ -52,11 +52,11 @@ _RETRY_LIMIT = 3  # 429s answered in one run before giving up, even with time le
 
 
 class SentryParams(ProbeParams):
-    url: str = "https://sentry.io"
+    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")] = "https://sentry.io"
     token: Annotated[SecretStr, Field(min_length=1)]
-    organization: str
-    project: str
-    within: Duration = 900.0
+    organization: Annotated[str, Field(min_length=1)]
+    project: Annotated[str, Field(min_length=1)]
+    within: Annotated[Duration, Field(gt=0)] = 900.0
     new_issues: Annotated[int, Field(ge=1)] = 3
     events: Annotated[int, Field(ge=1)] | None = 500
     max_pages: Annotated[int, Field(ge=1)] = 5

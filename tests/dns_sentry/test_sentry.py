@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
-from probes.sentry import SentryProbe, retry_after
+from probes.sentry import SentryParams, SentryProbe, retry_after
 from tests.dns_sentry.conftest import TOKEN, SentryStandIn
 from tests.support import free_port, run_probe
 from watchdog.observation import Observation, Status
@@ -166,3 +167,12 @@ def test_nothing_listening_is_refused() -> None:
 def test_retry_after_reads_seconds_dates_and_sentrys_reset(headers: dict[str, str],
                                                           expected: float | None) -> None:
     assert retry_after(httpx.Headers(headers), now=1_767_225_600.0) == expected
+
+
+@pytest.mark.parametrize(("key", "value"), [("url", "sentry.io"), ("within", "0s"),
+                                            ("token", ""), ("project", "")])
+def test_bad_keys_are_config_errors_naming_the_key(key: str, value: str) -> None:
+    params = {"token": TOKEN, "organization": "acme", "project": "backend", key: value}
+    with pytest.raises(ValidationError) as caught:
+        SentryParams(**params)
+    assert caught.value.errors()[0]["loc"] == (key,)
