@@ -9,6 +9,7 @@ PACKAGES=(
   podman runc busybox-static  # Docker Engine API (podman system service) + offline images
   docker-compose      # compose strategy of the rollback remediation, against Podman
   prometheus          # promtool and a real scraper
+  dnsmasq-base        # real DNS server with TXT records for the mail_dns probe (no service unit)
 )
 
 missing=()

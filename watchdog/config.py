@@ -222,10 +222,12 @@ class _Loader:
             if not isinstance(raw, dict):
                 self.problem(where, "must be a mapping of keys")
                 continue
-            shared = {k: v for k, v in raw.items() if k in common_model.model_fields}
+            plugin = self.plugin_type(types, raw.get("type"), where)
+            # A type may default common keys its own way (mail_dns is Sev3 by default).
+            shared = {**getattr(plugin, "common_defaults", {}),
+                      **{k: v for k, v in raw.items() if k in common_model.model_fields}}
             own = {k: v for k, v in raw.items() if k not in common_model.model_fields}
             common = self.validate(common_model, shared, where)
-            plugin = self.plugin_type(types, raw.get("type"), where)
             params = None if plugin is None else self.validate(
                 plugin.Params, own, where, allowed=[*common_model.model_fields,
                                                     *plugin.Params.model_fields])

@@ -6,7 +6,8 @@ and `causes` (its cause vocabulary), and is built as `ProbeType(params, ctx)`, w
 carries its name, its timeout and the process-wide resources. Its
 one I/O method `check()` returns an `Observation`; it translates its library's exceptions
 into causes itself. Anything it fails to translate is caught by the scheduler's single
-error boundary and reported as UNKNOWN.
+error boundary and reported as UNKNOWN. A type may also declare `common_defaults`, a
+mapping of common keys (`severity`, `runbook`) whose default differs for that type.
 """
 
 from __future__ import annotations
