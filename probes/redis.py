@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -63,7 +64,7 @@ class Snapshot:
 
     latency: float
     info: dict[str, Any]
-    write_error: str | None  # "oom", "misconf" or None
+    write_error: str | None  # "oom", "misconf" (a refused PING or write) or None
 
     @property
     def maxmemory(self) -> int:
@@ -114,21 +115,13 @@ class RedisProbe:
 
     async def _read(self) -> Snapshot:
         started = time.monotonic()
-        await self.client.ping()
+        # Redis refuses even PING with MISCONF while it cannot persist: that is an answer.
+        refused = await _refusal(self.client.ping())
         latency = time.monotonic() - started
         info: dict[str, Any] = await self.client.info()
-        return Snapshot(latency, info, await self._write() if self.params.write_check else None)
-
-    async def _write(self) -> str | None:
-        try:
-            await self.client.set(self.key, str(int(time.time())), ex=300)
-        except OutOfMemoryError:
-            return "oom"
-        except ResponseError as exc:
-            if str(exc).startswith("MISCONF"):
-                return "misconf"
-            raise
-        return None
+        if refused is None and self.params.write_check:
+            refused = await _refusal(self.client.set(self.key, str(int(time.time())), ex=300))
+        return Snapshot(latency, info, refused)
 
     def _failure(self, exc: BaseException) -> Observation:
         cause = _cause(exc)
@@ -150,6 +143,19 @@ class RedisProbe:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+async def _refusal(command: Awaitable[Any]) -> str | None:
+    """Run a command; "oom" or "misconf" when Redis refuses it for memory or persistence."""
+    try:
+        await command
+    except OutOfMemoryError:
+        return "oom"
+    except ResponseError as exc:
+        if str(exc).startswith("MISCONF"):
+            return "misconf"
+        raise
+    return None
 
 
 def _cause(exc: BaseException) -> str:

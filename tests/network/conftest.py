@@ -171,7 +171,8 @@ def full_redis(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture
 def broken_disk_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A Redis whose data dir vanished: a real BGSAVE fails (the runbook's "disk full")."""
-    server = RedisServer(tmp_path).start()
+    # Save points as in production: with them, Redis also refuses writes (MISCONF).
+    server = RedisServer(tmp_path, "--save", "3600 1").start()
     client = server.client()
     client.set("some", "data")
     shutil.rmtree(server.dir)
@@ -180,6 +181,7 @@ def broken_disk_redis(tmp_path: Path) -> Iterator[RedisServer]:
              and client.info("persistence")["rdb_bgsave_in_progress"] == 0,
              what="the background save to fail")
     yield server
+    client.config_set("save", "")  # else SIGTERM's final save fails and Redis will not exit
     server.stop()
 
 
