@@ -1,6 +1,7 @@
 """MongoDB helpers shared by probes: a bounded AsyncMongoClient and the error causes.
 
-Server selection is bounded at 80 % of the probe's timeout, so pymongo reports *why* it
+Server selection is bounded well inside the probe's timeout (pymongo overshoots its
+selection timeout by up to ~0.5 s, its minimum heartbeat), so pymongo reports *why* it
 found no server (refused, timed out) before the probe's own timeout cuts it off.
 """
 
@@ -24,7 +25,7 @@ _AUTH_CODES = frozenset({18})  # AuthenticationFailed
 
 
 def bounded_client(uri: str, timeout: float) -> AsyncMongoClient[dict[str, Any]]:
-    budget_ms = max(100, int(timeout * 800))
+    budget_ms = max(100, int(1000 * min(timeout * 0.8, timeout - 0.6)))
     # pymongo's own retries would hide a flapping server; the probe retries once itself.
     return AsyncMongoClient(uri, serverSelectionTimeoutMS=budget_ms, connectTimeoutMS=budget_ms,
                             socketTimeoutMS=budget_ms, retryReads=False, retryWrites=False,
@@ -46,7 +47,8 @@ def mongo_cause(exc: BaseException) -> str | None:
 
 def _selection_cause(text: str) -> str:
     # The server was found but did not answer in time: not the same as "nothing there".
-    unreachable = ("refused", "name or service", "resolution", "nodename", "no address")
+    unreachable = ("refused", "connect call failed", "errno 111", "name or service",
+                   "resolution", "nodename", "no address")
     if "timed out" in text and not any(marker in text for marker in unreachable):
         return "timeout"
     return "unreachable"

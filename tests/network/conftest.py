@@ -204,9 +204,13 @@ class NxMongo:
     def client(self) -> MongoClient:  # type: ignore[type-arg]
         return MongoClient(self.uri, serverSelectionTimeoutMS=5000)
 
+    def ping(self) -> bool:
+        with self.client() as client:
+            return bool(client.admin.command("ping")["ok"])
+
     def start(self) -> NxMongo:
         self.process.start()
-        wait_for(lambda: self.client().admin.command("ping")["ok"], what="nx-27017")
+        wait_for(self.ping, what="nx-27017")
         return self
 
     def stop(self) -> None:
@@ -227,7 +231,8 @@ def seed_payments(server: NxMongo, *, stuck: int, recent: int, paid: int) -> Non
     docs = [{"status": "pending", "createdAt": old} for _ in range(stuck)]
     docs += [{"status": "pending", "createdAt": now} for _ in range(recent)]
     docs += [{"status": "paid", "createdAt": old} for _ in range(paid)]
-    server.client()["marketplace"]["payments"].insert_many(docs)
+    with server.client() as client:
+        client["marketplace"]["payments"].insert_many(docs)
 
 
 # -- SMTP -------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_nothing_listening_on_a_free_port_is_refused() -> None:
     assert obs.cause == "refused"
 
 
-def test_the_client_is_reused_across_runs_and_survives_a_redis_restart(tmp_path: Path) -> None:
+def test_the_client_is_reused_and_survives_its_connection_killed(tmp_path: Path) -> None:
     import asyncio
 
     from watchdog.clock import SystemClock
