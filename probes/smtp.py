@@ -105,6 +105,9 @@ class SmtpProbe:
                                     context=self.tls_context)
         return smtplib.SMTP(host, port, local_hostname=name, timeout=self.timeout)
 
+    async def aclose(self) -> None:
+        """Nothing to release: sessions end with each run."""
+
     def _failure(self, exc: BaseException, latency: float) -> Observation:
         cause = _cause(exc)
         reply = f" {exc.smtp_code}" if isinstance(exc, smtplib.SMTPResponseException) else ""

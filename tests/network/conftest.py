@@ -260,7 +260,8 @@ def start_smtp(tls: Tls | None, *, implicit: bool = False) -> SmtpServer:
     port = free_port()
     kwargs: dict[str, object] = {"authenticator": authenticator}
     if tls is not None and implicit:
-        kwargs["ssl_context"] = tls.server_context()
+        # aiosmtpd only counts STARTTLS as TLS for auth_require_tls; this socket is all TLS.
+        kwargs.update(ssl_context=tls.server_context(), auth_require_tls=False)
     elif tls is not None:
         kwargs.update(tls_context=tls.server_context(), require_starttls=True)
     else:
