@@ -33,6 +33,8 @@ HINTS = {
     "refused": "nothing is listening: check the container (docker ps) and its logs (runbook 3.1)",
     "timeout": "no answer in time: check docker ps for a Restarting container (runbook 3.1)",
     "dns": "the name does not resolve: DNS or /etc/hosts changed?",
+    "connect_error": "the connection failed: check the container (docker ps) and the proxy "
+                     "in front of it (runbook 3.1)",
     "tls_error": "TLS failed: certificate expired, wrong name or untrusted chain",
     "bad_status": "the endpoint answers with an error: docker logs --tail=200 (runbook 3.1)",
     "bad_body": "the endpoint answers, but not with what a healthy service returns",

@@ -10,6 +10,7 @@ import shutil
 import socket
 import ssl
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ class Tls:
 
 
 def make_tls(where: Path, days: float) -> Tls:
+    where = Path(tempfile.mkdtemp(prefix="tls-", dir=where))  # several chains per test
     ca = trustme.CA()
     not_after = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
     leaf = ca.issue_cert("127.0.0.1", "localhost", not_after=not_after)
