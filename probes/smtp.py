@@ -54,8 +54,9 @@ class SmtpParams(ProbeParams):
 
     @model_validator(mode="after")
     def _credentials_together(self) -> SmtpParams:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together")
+        # An empty username (an unset ${SMTP_USER:-}) means: no AUTH.
+        if self.username and self.password is None:
+            raise ValueError("username needs a password")
         return self
 
 
@@ -95,7 +96,7 @@ class SmtpProbe:
             if self.params.tls == "starttls":
                 smtp.starttls(context=self.tls_context)
                 smtp.ehlo()
-            if self.params.username is not None and self.params.password is not None:
+            if self.params.username and self.params.password is not None:
                 smtp.login(self.params.username, self.params.password.get_secret_value())
 
     def _connect(self) -> smtplib.SMTP:

@@ -87,5 +87,5 @@ def test_nothing_listening_is_refused() -> None:
 
 
 def test_a_username_without_a_password_is_a_config_error() -> None:
-    with pytest.raises(ValueError, match="username and password go together"):
+    with pytest.raises(ValueError, match="username needs a password"):
         SmtpProbe.Params(host="smtp.example.com", username="alerts")
