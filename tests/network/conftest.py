@@ -20,6 +20,7 @@ import redis
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from mockupdb import MockupDB
 from pymongo import MongoClient
 
 from tests.support import PEERS, Process, free_port, port_open, wait_for
@@ -223,6 +224,20 @@ class NxMongo:
 @pytest.fixture
 def mongo(tmp_path: Path) -> Iterator[NxMongo]:
     server = NxMongo(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def scripted_auth_failure() -> Iterator[MockupDB]:
+    """A STAND-IN, not a MongoDB: mockupdb scripted to answer every SASL step with
+    AuthenticationFailed (code 18), because nx-27017 has no authentication."""
+    server = MockupDB(auto_ismaster={"maxWireVersion": 21, "minWireVersion": 0})
+    failure = {"ok": 0, "code": 18, "codeName": "AuthenticationFailed",
+               "errmsg": "Authentication failed."}
+    server.autoresponds("saslStart", failure)
+    server.autoresponds("saslContinue", failure)
+    server.run()
     yield server
     server.stop()
 

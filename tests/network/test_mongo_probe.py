@@ -3,8 +3,6 @@ the one reply nx-27017 cannot give: an authentication failure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from mockupdb import MockupDB
 
@@ -14,20 +12,6 @@ from tests.support import free_port, run_probe
 from watchdog.observation import Status
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def scripted_auth_failure() -> Iterator[MockupDB]:
-    """A STAND-IN, not a MongoDB: mockupdb scripted to answer every SASL step with
-    AuthenticationFailed (code 18), since nx-27017 has no authentication."""
-    server = MockupDB(auto_ismaster={"maxWireVersion": 21, "minWireVersion": 0})
-    failure = {"ok": 0, "code": 18, "codeName": "AuthenticationFailed",
-               "errmsg": "Authentication failed."}
-    server.autoresponds("saslStart", failure)
-    server.autoresponds("saslContinue", failure)
-    server.run()
-    yield server
-    server.stop()
 
 
 def test_a_reachable_mongo_answers_ping_ok_with_its_latency(mongo: NxMongo) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,20 +51,6 @@ def stack(web: NetHttpPeer, tls_web: NetHttpPeer, tls_expiring: Tls, redis_serve
           mongo: NxMongo, smtp_tls: tuple[SmtpServer, Tls]) -> Stack:
     seed_payments(mongo, stuck=4, recent=2, paid=3)
     return Stack(web, tls_web, tls_expiring, redis_server, mongo, *smtp_tls)
-
-
-@pytest.fixture
-def scripted_auth_failure() -> Iterator[MockupDB]:
-    """A STAND-IN, not a MongoDB: mockupdb scripted to fail SASL authentication (code 18),
-    since nx-27017 has no authentication."""
-    server = MockupDB(auto_ismaster={"maxWireVersion": 21, "minWireVersion": 0})
-    failure = {"ok": 0, "code": 18, "codeName": "AuthenticationFailed",
-               "errmsg": "Authentication failed."}
-    server.autoresponds("saslStart", failure)
-    server.autoresponds("saslContinue", failure)
-    server.run()
-    yield server
-    server.stop()
 
 
 def write_config(tmp: Path, s: Stack, *, mongo_uri: str, extra: str = "") -> Path:
