@@ -43,3 +43,18 @@ def test_rejected_credentials_are_auth_failed(scripted_auth_failure: MockupDB) -
     obs = run_probe(MongoProbe, {"uri": uri}, timeout=2.0)
     assert (obs.status, obs.cause) == (Status.FAILED, "auth_failed")
     assert "s3cret-pw" not in obs.summary
+
+
+def test_any_other_server_error_is_error() -> None:
+    # A STAND-IN, not a MongoDB: mockupdb scripted to fail `ping` with a plain server error
+    # (nx-27017 always answers ping).
+    server = MockupDB(auto_ismaster={"maxWireVersion": 21, "minWireVersion": 0})
+    server.autoresponds("ping", {"ok": 0, "code": 2, "codeName": "BadValue",
+                                 "errmsg": "scripted failure"})
+    server.run()
+    try:
+        obs = run_probe(MongoProbe, {"uri": f"mongodb://127.0.0.1:{server.port}/"})
+    finally:
+        server.stop()
+    assert (obs.status, obs.cause) == (Status.FAILED, "error")
+    assert "OperationFailure" in obs.summary
