@@ -1,6 +1,12 @@
-"""HTTP probe (runbook §2.4, §3.1): GET a URL and judge status, body, JSON fields and latency.
+"""HTTP probe (runbook §2.4, §3.1): GET a URL and judge status, body, certificate, latency.
 
-Causes: refused, timeout, dns, tls_error, connect_error, bad_status, bad_body, slow.
+Causes: refused, timeout, dns, tls_error, connect_error, bad_status, bad_body, bad_redirect,
+cert_expiring, slow.
+
+The certificate is read from the connection the request used (httpcore exposes it as the
+response's `network_stream` extension), so no second TLS handshake is made. Redirects are
+followed by the probe itself, one hop at a time through the shared client, so the secret
+headers only ever go to the configured host.
 """
 
 from __future__ import annotations
@@ -9,12 +15,16 @@ import asyncio
 import json
 import re
 import time
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from probes._errors import network_cause
+from probes._retry import http_transient, retry_once
+from probes._tls import client_context, days_left
 from watchdog.durations import Duration
 from watchdog.observation import Observation, failed, ok
 from watchdog.probe import ProbeContext, ProbeParams
@@ -23,9 +33,14 @@ HINTS = {
     "refused": "nothing is listening: check the container (docker ps) and its logs (runbook 3.1)",
     "timeout": "no answer in time: check docker ps for a Restarting container (runbook 3.1)",
     "dns": "the name does not resolve: DNS or /etc/hosts changed?",
+    "connect_error": "the connection failed: check the container (docker ps) and the proxy "
+                     "in front of it (runbook 3.1)",
     "tls_error": "TLS failed: certificate expired, wrong name or untrusted chain",
     "bad_status": "the endpoint answers with an error: docker logs --tail=200 (runbook 3.1)",
     "bad_body": "the endpoint answers, but not with what a healthy service returns",
+    "bad_redirect": "the endpoint redirects somewhere unexpected: proxy or nginx config changed?",
+    "cert_expiring": "renew the TLS certificate (certbot renew / the proxy's ACME) before it "
+                     "expires and the site is down for every browser",
     "slow": "the endpoint answers slowly: look for load, OOM pressure or a slow dependency",
 }
 _MISSING = object()
@@ -43,21 +58,50 @@ class HttpParams(ProbeParams):
     max_latency: Duration | None = None
     slow_severity: str | None = None
     verify_tls: bool = True
+    ca_file: Path | None = None
+    tls_min_days: Annotated[float, Field(gt=0)] | None = None
+    cert_severity: str | None = None
+    follow_redirects: bool = False
+    max_redirects: Annotated[int, Field(ge=1, le=20)] = 5
+    redirect_other_hosts: bool = False
+
+    @model_validator(mode="after")
+    def _expiry_needs_verification(self) -> HttpParams:
+        # An unverified peer certificate is not decoded by ssl: there is no date to read.
+        if self.tls_min_days is not None and not self.verify_tls:
+            raise ValueError("tls_min_days needs verify_tls: true (use ca_file for a private CA)")
+        return self
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The final response of one run, with what was learnt on the way."""
+
+    response: httpx.Response
+    text: str
+    redirects: int
+    cert_days: float | None
+
+
+class RedirectRefused(Exception):
+    """A redirect the policy does not allow (too many hops, another host)."""
 
 
 class HttpProbe:
     Params: ClassVar[type[HttpParams]] = HttpParams
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "refused", "timeout", "dns", "tls_error", "connect_error", "bad_status",
-         "bad_body", "slow"})
+         "bad_body", "bad_redirect", "cert_expiring", "slow"})
 
     def __init__(self, params: HttpParams, ctx: ProbeContext) -> None:
         self.params = params
         self.timeout = ctx.timeout
-        # verify_tls: false needs a client of its own; the shared one always verifies.
-        self._own_client = not params.verify_tls
-        self.client = httpx.AsyncClient(verify=False, trust_env=False) \
-            if self._own_client else ctx.http()  # noqa: S501 - the operator asked for it
+        # A private CA or verify_tls: false needs a client of its own (built once, reused);
+        # everything else shares the process-wide client.
+        self._own_client = params.ca_file is not None or not params.verify_tls
+        self.client = httpx.AsyncClient(
+            verify=client_context(params.ca_file, params.verify_tls), trust_env=False,
+        ) if self._own_client else ctx.http()
         self._body_re = re.compile(params.expect_body) if params.expect_body else None
 
     def _headers(self) -> dict[str, str]:
@@ -68,37 +112,78 @@ class HttpProbe:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self.client.request(self.params.method, self.params.url,
-                                                      headers=self._headers(),
-                                                      timeout=self.timeout)
+                fetched = await retry_once(self._follow, http_transient)
+        except RedirectRefused as exc:
+            return failed("bad_redirect", f"{self._where()}: {exc}", hint=HINTS["bad_redirect"],
+                          latency=time.monotonic() - started)
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             return self._failure(exc, time.monotonic() - started)
         latency = time.monotonic() - started
-        return self._judge(response, latency).with_latency(latency)
+        return self._judge(fetched, latency).with_latency(latency)
+
+    async def _follow(self) -> Fetched:
+        url = httpx.URL(self.params.url)
+        method = self.params.method
+        for hop in range(self.params.max_redirects + 1):
+            fetched = await self._fetch(method, url, hop)
+            nxt = fetched.response.next_request
+            if not (self.params.follow_redirects and fetched.response.is_redirect) or nxt is None:
+                return fetched
+            self._allow(nxt.url)
+            url, method = nxt.url, nxt.method
+        raise RedirectRefused(f"more than {self.params.max_redirects} redirects")
+
+    def _allow(self, target: httpx.URL) -> None:
+        if not self.params.redirect_other_hosts and target.host != httpx.URL(self.params.url).host:
+            raise RedirectRefused(f"redirects to another host ({target.host})")
+
+    async def _fetch(self, method: str, url: httpx.URL, hop: int) -> Fetched:
+        # Secret headers go to the configured host only.
+        headers = self._headers() if url.host == httpx.URL(self.params.url).host \
+            else dict(self.params.headers)
+        async with self.client.stream(method, url, headers=headers, timeout=self.timeout,
+                                      follow_redirects=False) as response:
+            await response.aread()
+            return Fetched(response, response.text, hop, _cert_days(response))
+
+    def _where(self) -> str:
+        return f"{self.params.method} {self.params.url}"
 
     def _failure(self, exc: BaseException, latency: float) -> Observation:
         if isinstance(exc, httpx.TimeoutException | TimeoutError):
             cause = "timeout"
         else:
             cause = network_cause(exc) or "connect_error"
-        return failed(cause, f"{self.params.method} {self.params.url}: {cause.replace('_', ' ')}"
-                      f" ({type(exc).__name__})", hint=HINTS.get(cause), latency=latency)
+        return failed(cause, f"{self._where()}: {cause.replace('_', ' ')} ({type(exc).__name__})",
+                      hint=HINTS.get(cause), latency=latency)
 
-    def _judge(self, response: httpx.Response, latency: float) -> Observation:
-        where = f"{self.params.method} {self.params.url}"
-        if response.status_code not in self.params.expect_status:
-            return failed("bad_status", f"{where}: HTTP {response.status_code}",
-                          hint=HINTS["bad_status"], values={"status_code": response.status_code})
-        problem = self._body_problem(response.text)
+    def _judge(self, fetched: Fetched, latency: float) -> Observation:
+        code = fetched.response.status_code
+        values = _values(fetched, latency)
+        if code not in self.params.expect_status:
+            return failed("bad_status", f"{self._where()}: HTTP {code}",
+                          hint=HINTS["bad_status"], values=values)
+        problem = self._body_problem(fetched.text)
         if problem is not None:
-            return failed("bad_body", f"{where}: {problem}", hint=HINTS["bad_body"])
+            return failed("bad_body", f"{self._where()}: {problem}", hint=HINTS["bad_body"],
+                          values=values)
+        return self._judge_cert(fetched, values) or self._judge_latency(latency, values) or \
+            ok(f"{self._where()}: HTTP {code} in {latency * 1000:.0f} ms", **values)
+
+    def _judge_cert(self, fetched: Fetched, values: dict[str, float]) -> Observation | None:
+        minimum, days = self.params.tls_min_days, fetched.cert_days
+        if minimum is None or days is None or days >= minimum:
+            return None
+        return failed("cert_expiring", f"{self._where()}: TLS certificate expires in "
+                      f"{days:.1f} days (< {minimum:g})", hint=HINTS["cert_expiring"],
+                      severity=self.params.cert_severity, values=values)
+
+    def _judge_latency(self, latency: float, values: dict[str, float]) -> Observation | None:
         limit = self.params.max_latency
-        if limit is not None and latency > limit:
-            return failed("slow", f"{where}: {latency * 1000:.0f} ms > {limit * 1000:.0f} ms",
-                          hint=HINTS["slow"], severity=self.params.slow_severity,
-                          values={"latency_seconds": latency})
-        return ok(f"{where}: HTTP {response.status_code} in {latency * 1000:.0f} ms",
-                  status_code=response.status_code, latency_seconds=latency)
+        if limit is None or latency <= limit:
+            return None
+        return failed("slow", f"{self._where()}: {latency * 1000:.0f} ms > {limit * 1000:.0f} ms",
+                      hint=HINTS["slow"], severity=self.params.slow_severity, values=values)
 
     def _body_problem(self, text: str) -> str | None:
         if self._body_re is not None and not self._body_re.search(text):
@@ -120,6 +205,23 @@ class HttpProbe:
     async def aclose(self) -> None:
         if self._own_client:
             await self.client.aclose()
+
+
+def _cert_days(response: httpx.Response) -> float | None:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None
+    return days_left(ssl_object.getpeercert() or {})
+
+
+def _values(fetched: Fetched, latency: float) -> dict[str, float]:
+    values = {"status_code": float(fetched.response.status_code), "latency_seconds": latency}
+    if fetched.redirects:
+        values["redirects"] = float(fetched.redirects)
+    if fetched.cert_days is not None:
+        values["cert_days_left"] = round(fetched.cert_days, 3)
+    return values
 
 
 def _lookup(doc: Any, path: str) -> Any:

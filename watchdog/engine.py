@@ -147,6 +147,7 @@ class Engine:
         m.probe_success.labels(probe=name).set(success)
         if obs.cause in ("probe_crashed", "probe_hung"):
             m.probe_errors.labels(probe=name).inc()
+        m.observe_values(name, dict(obs.values))
 
     def _remember(self, name: str, obs: Observation, info: RunInfo, now: float) -> None:
         previous = self.last.get(name)

@@ -64,6 +64,16 @@ class Metrics:
             ("remediation",))
         self.build_info = gauge("build_info", "Version of runbook-watchdog", ("version",))
         self.build_info.labels(version=__version__).set(1)
+        self.probe_value = gauge(
+            "probe_value", "What a probe's last run measured (Observation.values: latency, "
+            "memory ratio, stuck payments, certificate days left)", ("probe", "value"))
+        self._value_names: dict[str, set[str]] = {}
+
+    def observe_values(self, probe: str, values: dict[str, float]) -> None:
+        """Export a run's values; names come from probe code, so the label stays bounded."""
+        for name, value in values.items():
+            self.probe_value.labels(probe=probe, value=name).set(value)
+        self._value_names.setdefault(probe, set()).update(values)
 
     def forget_probe(self, probe: str) -> None:
         """Drop a removed probe's series so they do not linger after a reload."""
@@ -74,3 +84,6 @@ class Metrics:
         for status in ("ok", "failed", "unknown"):
             with contextlib.suppress(KeyError):
                 self.probe_runs.remove(probe, status)
+        for name in self._value_names.pop(probe, set()):
+            with contextlib.suppress(KeyError):
+                self.probe_value.remove(probe, name)

@@ -15,6 +15,7 @@ Causes every probe may produce, or the framework assigns:
     bad_status     an unexpected HTTP status
     bad_body       the response body did not match expect_body / expect_json
     slow           answered, but slower than max_latency
+    cert_expiring  the TLS certificate expires within the configured number of days
     probe_crashed  (framework, UNKNOWN) the probe raised an unexpected exception
     probe_hung     (framework, UNKNOWN) the probe overran its hard deadline
 """

@@ -1,0 +1,70 @@
+"""MongoDB probe (runbook §3.2): `ping` through pymongo's AsyncMongoClient.
+
+Causes: unreachable (nothing answers: refused, DNS), auth_failed, timeout (a server that
+accepts but does not answer in time), error (any other server error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+from probes._mongo import bounded_client, hosts_of, mongo_cause, mongo_transient
+from probes._retry import retry_once
+from watchdog.observation import Observation, failed, ok
+from watchdog.probe import ProbeContext, ProbeParams
+
+HINTS = {
+    "unreachable": "MongoDB does not answer: docker ps -a --filter name=mongodb; if exited, "
+                   "docker logs --tail=200 nickapp-mongodb (corrupt journal, disk full, OOM) "
+                   "and df -h /var/lib/docker (runbook 3.2 steps 1-4)",
+    "timeout": "MongoDB accepts but does not answer in time: load, disk full or a hung "
+               "container; docker logs --tail=200 nickapp-mongodb (runbook 3.2 step 2)",
+    "auth_failed": "MongoDB rejects the credentials: check the URI's user and password in "
+                   "/opt/backend/.env against the database's users (runbook 3.2)",
+    "error": "MongoDB answers with an error: docker logs --tail=200 nickapp-mongodb "
+             "(runbook 3.2)",
+}
+
+
+class MongoParams(ProbeParams):
+    # A secret as a whole: the URI usually carries the credentials.
+    uri: SecretStr
+
+
+class MongoProbe:
+    Params: ClassVar[type[MongoParams]] = MongoParams
+    causes: ClassVar[frozenset[str]] = frozenset(
+        {"ok", "unreachable", "auth_failed", "timeout", "error"})
+
+    def __init__(self, params: MongoParams, ctx: ProbeContext) -> None:
+        self.timeout = ctx.timeout
+        # One client (and its pool and monitors) for the probe's life.
+        self.client: AsyncMongoClient[dict[str, Any]] = bounded_client(
+            params.uri.get_secret_value(), ctx.timeout)
+        self.where = f"mongodb {hosts_of(self.client)}"
+
+    async def check(self) -> Observation:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await retry_once(self._ping, mongo_transient)
+        except (PyMongoError, TimeoutError) as exc:
+            cause = mongo_cause(exc) or "error"
+            return failed(cause, f"{self.where}: {cause.replace('_', ' ')} "
+                          f"({type(exc).__name__})", hint=HINTS[cause],
+                          latency=time.monotonic() - started)
+        latency = time.monotonic() - started
+        return ok(f"{self.where}: ping ok in {latency * 1000:.1f} ms",
+                  latency_seconds=latency).with_latency(latency)
+
+    async def _ping(self) -> None:
+        await self.client.admin.command("ping")
+
+    async def aclose(self) -> None:
+        await self.client.close()
