@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.peers.nginx import NginxPeer
 from tests.peers.podman import PodmanPeer, podman_peer
 
 
@@ -20,3 +22,13 @@ def podman() -> Iterator[PodmanPeer]:
 def docker_settings(podman: PodmanPeer) -> dict[str, object]:
     """`watchdog:` settings pointing the probes at the test engine."""
     return {"docker_url": podman.url}
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[NginxPeer]:
+    """A real nginx on loopback whose socket.io location has the upgrade headers."""
+    peer = NginxPeer(tmp_path).start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
