@@ -53,7 +53,8 @@ def test_without_a_socketio_location_the_serving_prefix_location_is_judged(
 
 def test_a_config_nginx_rejects_is_config_invalid(tmp_path: Path) -> None:
     peer = NginxPeer(tmp_path).write()
-    (peer.tmp / "conf.d" / "socketio.conf").write_text("location /socket.io/ { bogus_directive on; }\n")
+    (peer.tmp / "conf.d" / "socketio.conf").write_text(
+        "location /socket.io/ { bogus_directive on; }\n")
     obs = run_probe(NginxWebsocketProbe, {"config": str(peer.conf)}, timeout=5)
     assert (obs.status, obs.cause) == (Status.FAILED, "config_invalid")
     assert "bogus_directive" in obs.summary
