@@ -29,7 +29,9 @@ def test_each_host_probe_type_reports_through_check_json(
                             "sleep 600"])
     podman.run("cli-app", ["sleep", "600"])
     nginx = NginxPeer(tmp_path).write(socketio_upgrade=False)
-    (tmp_path / "backend.log").write_text("MongoNetworkError: x\n" * 3)
+    # A credential in a log line must not reach the output (the sample is in the details).
+    (tmp_path / "backend.log").write_text(
+        "MongoNetworkError: mongodb://app:hunter2@mongo:27017/db\n" * 3)
     stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
     (tmp_path / "access.log").write_text(ACCESS.format(n=7, t=stamp) * 12)
     old = tmp_path / "db-1.gz"
@@ -68,6 +70,8 @@ probes:
     }
     assert out["abuse"]["details"]["offenders"][0]["ip"] == "198.51.100.7"
     assert out["backend-logs"]["severity"] == "sev1"
+    assert "mongodb://app:***@mongo" in out["backend-logs"]["details"]["rules"][0]["sample"]
+    assert "hunter2" not in json.dumps(out)
 
 
 def test_a_hung_engine_through_check_is_unknown_and_the_rest_still_reports(
