@@ -66,7 +66,9 @@ class AccessLogProbe:
         if got is None:
             return unknown("no_source", f"{self.source.label} does not exist")
         now = self.ctx.clock.time()
-        minutes = self._tally(state.get("minutes", {}), got.lines, now)
+        # Parsing a cycle's lines (up to 8 MiB) would stall the event loop: the executor.
+        minutes = await self.ctx.run_blocking(self._tally, state.get("minutes", {}),
+                                              got.lines, now)
         if self.ctx.store is not None:
             self.ctx.store.put(NS, self.ctx.name, {"pos": got.position, "minutes": minutes},
                                now)

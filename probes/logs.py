@@ -150,21 +150,26 @@ class LogsProbe:
             return exc.observation()
         if got is None:
             return unknown("no_source", f"{self.source.label} does not exist")
-        now = self.ctx.clock.time()
-        firing = self._count(got, state, now)
+        # Regexes over a cycle's lines (up to 8 MiB) take long enough to stall the loop.
+        matched = await self.ctx.run_blocking(self._match, got.lines)
+        firing = self._count(got, matched, state, self.ctx.clock.time())
         return self._verdict(got, firing)
+
+    def _match(self, lines: tuple[str, ...]) -> list[list[str]]:
+        """Per rule, the lines it matches."""
+        return [[line for line in lines if regex.search(line)] for regex in self.compiled]
 
     def _load(self) -> dict[str, Any]:
         store = self.ctx.store
         saved = store.get(NS, self.ctx.name) if store is not None else None
         return saved if isinstance(saved, dict) else {}
 
-    def _count(self, got: Lines, state: dict[str, Any], now: float) -> list[Firing]:
-        """Match the new lines, update the windows, save position and windows together."""
+    def _count(self, got: Lines, per_rule: list[list[str]], state: dict[str, Any],
+               now: float) -> list[Firing]:
+        """Update the windows; save position and windows together (one atomic write)."""
         hits: dict[str, Any] = state.get("hits", {})
         firing = []
-        for rule, regex in zip(self.rules, self.compiled, strict=True):
-            matched = [line for line in got.lines if regex.search(line)]
+        for rule, matched in zip(self.rules, per_rule, strict=True):
             hits[rule.key] = _window.add(hits.get(rule.key), now, len(matched), rule.within)
             in_window = _window.total(hits[rule.key], now, rule.within)
             if in_window >= rule.threshold:

@@ -81,9 +81,13 @@ class ReconnectRateProbe:
             return exc.observation()
         except FileNotFoundError as exc:
             return unknown("no_source", str(exc))
-        new_lines = sum(1 for line in lines if self.regex.search(line))
-        new_requests = sum(1 for line in requests if self._is_socketio(line))
+        new_lines, new_requests = await self.ctx.run_blocking(self._count, lines, requests)
         return self._verdict(state, new_lines, new_requests)
+
+    def _count(self, lines: tuple[str, ...], requests: tuple[str, ...]) -> tuple[int, int]:
+        """In the executor: a cycle's lines can be many."""
+        return (sum(1 for line in lines if self.regex.search(line)),
+                sum(1 for line in requests if self._is_socketio(line)))
 
     def _load(self) -> dict[str, Any]:
         store = self.ctx.store
