@@ -64,7 +64,8 @@ class PodmanPeer:
         peer = cls(Path(tempfile.mkdtemp(prefix="rw-podman-")))
         peer.conf.write_text(CONTAINERS_CONF)
         peer.process = Process(peer.podman_argv("system", "service", "--time=0", peer.url),
-                               peer.base / "service.log", env=peer.env()).start()
+                               peer.base / "service.log", env=peer.env(),
+                               cwd=peer.base).start()  # conmon drops files (`oom`) in its cwd
         wait_for(peer._answers, timeout=60, what="podman system service")
         peer.image_id = peer.import_image(BASE_TAGS)
         return peer
