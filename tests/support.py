@@ -54,16 +54,18 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 class Process:
     """A peer or daemon in its own process, with its output captured to a file."""
 
-    def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
         self.argv = list(argv)
         self.log = log
         self.env = env
+        self.cwd = cwd or ROOT
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
-                                     env=self.env, cwd=ROOT)
+                                     env=self.env, cwd=self.cwd)
         out.close()
         return self
 

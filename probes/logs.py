@@ -1,0 +1,200 @@
+"""Logs probe (runbook §3.1-§3.5): the runbook's symptoms in a container's log or a log file.
+
+Reads only the lines written since the last cycle (positions persisted in the state
+store: no double counting across cycles or watchdog restarts) and counts each rule's
+matches in a sliding window; a rule fires when it has `threshold` matches within
+`within`. The first firing rule (the operator's rules before the bundled ones) gives the
+cause; every firing rule is in the details. `reports` is the number of newly matched
+lines of the firing rules (the escalation rule counts them).
+
+The bundled rules (`bundled_rules: true`) cover the runbook's symptoms:
+
+    mongo_unreachable   MongoNetworkError, MongooseServerSelectionError,
+                        Could not connect to server                       §3.2
+    redis_unreachable   ECONNREFUSED redis:6379, NOAUTH Authentication required  §3.3
+    shkeeper_down       SHKeeper request failed                           §3.4
+    email_failure       SMTPError                                         §3.5
+    missing_env         a thrown missing-environment-variable error        §3.1
+    port_conflict       EADDRINUSE                                        §3.1
+
+Other causes: no_source (no such container or file: UNKNOWN), docker_timeout,
+docker_unreachable, docker_error (UNKNOWN).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field, field_validator, model_validator
+
+from probes import _window
+from probes._docker import DockerUnavailable
+from probes._logread import Lines, LogSource
+from watchdog.durations import Duration
+from watchdog.observation import Observation, Status, failed, unknown
+from watchdog.probe import ProbeContext, ProbeParams
+
+NS = "logs.state"
+SAMPLE = 200
+
+
+class LogRule(ProbeParams):
+    pattern: str  # a regular expression, searched in each line
+    cause: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    severity: str | None = None  # overrides the probe's severity for this finding
+    threshold: Annotated[int, Field(ge=1)] = 1
+    within: Duration = 300.0
+    runbook: str | None = None
+    hint: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+    @property
+    def key(self) -> str:
+        return f"{self.cause}:{self.pattern}"
+
+
+_ENV = r"env(?:ironment)?[ _-]?var(?:iable)?s?"
+BUNDLED_RULES: tuple[LogRule, ...] = (
+    LogRule(pattern=r"MongoNetworkError|MongooseServerSelectionError|Could not connect to server",
+            cause="mongo_unreachable", severity="sev1", threshold=3, within=300, runbook="3.2",
+            hint="MongoDB unreachable: docker ps -a --filter name=mongodb; docker logs "
+                 "--tail=200 nickapp-mongodb; df -h /var/lib/docker (runbook §3.2)"),
+    LogRule(pattern=r"ECONNREFUSED redis:6379|NOAUTH Authentication required",
+            cause="redis_unreachable", severity="sev2", threshold=3, within=300, runbook="3.3",
+            hint="Redis unreachable or auth mismatch: docker ps -a --filter name=redis; "
+                 "redis-cli -a \"$REDIS_PASSWORD\" PING; check REDIS_PASSWORD (runbook §3.3)"),
+    LogRule(pattern=r"SHKeeper request failed", cause="shkeeper_down", severity="sev1",
+            threshold=3, within=300, runbook="3.4",
+            hint="payments blocked: curl $SHKEEPER_API_URL/api/v1/healthcheck; 5xx is their "
+                 "side, else check our network/DNS; post a status update (runbook §3.4)"),
+    LogRule(pattern=r"SMTPError", cause="email_failure", severity="sev2", threshold=1,
+            within=900, runbook="3.5",
+            hint="email failing: verify SMTP credentials from the container; auth failed -> "
+                 "update SMTP_PASS, timeout -> provider rate limit (runbook §3.5)"),
+    LogRule(pattern=rf"(?i)\b(?:missing|required|undefined|not set|not defined)\b.{{0,60}}"
+                    rf"\b{_ENV}\b|\b{_ENV}\b.{{0,60}}\b(?:missing|required|undefined|not set|"
+                    rf"not defined)\b",
+            cause="missing_env", severity="sev1", threshold=1, within=900, runbook="3.1",
+            hint="a required environment variable is missing: add it to /opt/backend/.env, "
+                 "then docker compose up -d (runbook §3.1)"),
+    LogRule(pattern=r"EADDRINUSE", cause="port_conflict", severity="sev1", threshold=1,
+            within=900, runbook="3.1",
+            hint="port conflict: another process holds the port (ss -ltnp); stop it or "
+                 "change the port, then docker compose up -d (runbook §3.1)"),
+)
+
+
+class LogsParams(ProbeParams):
+    container: str | None = None
+    path: Path | None = None
+    rules: list[LogRule] = Field(default_factory=list)
+    bundled_rules: bool = True
+    # On first sight: a container's last `lookback` is read; a file is read from its end
+    # unless `from_start` (old lines must not raise today's incident).
+    lookback: Duration = 300.0
+    from_start: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LogsParams:
+        if (self.container is None) == (self.path is None):
+            raise ValueError("give exactly one of `container` or `path`")
+        if not self.rules and not self.bundled_rules:
+            raise ValueError("no rules: give `rules` or keep `bundled_rules: true`")
+        return self
+
+
+@dataclass(frozen=True)
+class Firing:
+    rule: LogRule
+    in_window: int
+    new: int
+    sample: str
+
+    def details(self) -> dict[str, Any]:
+        return {"cause": self.rule.cause, "matches_in_window": self.in_window,
+                "new_matches": self.new, "threshold": self.rule.threshold,
+                "within": self.rule.within, "runbook": self.rule.runbook,
+                "sample": self.sample}
+
+
+class LogsProbe:
+    Params: ClassVar[type[LogsParams]] = LogsParams
+    causes: ClassVar[frozenset[str]] = frozenset(
+        {"ok", "no_source", "docker_timeout", "docker_unreachable", "docker_error",
+         *(rule.cause for rule in BUNDLED_RULES)})
+
+    def __init__(self, params: LogsParams, ctx: ProbeContext) -> None:
+        self.params = params
+        self.ctx = ctx
+        self.rules = [*params.rules, *(BUNDLED_RULES if params.bundled_rules else ())]
+        self.compiled = [re.compile(rule.pattern) for rule in self.rules]
+        self.source = LogSource(ctx, container=params.container, path=params.path,
+                                lookback=params.lookback, from_start=params.from_start)
+
+    async def check(self) -> Observation:
+        state = self._load()
+        try:
+            got = await self.source.read(state.get("pos"))
+        except DockerUnavailable as exc:
+            return exc.observation()
+        if got is None:
+            return unknown("no_source", f"{self.source.label} does not exist")
+        # Regexes over a cycle's lines (up to 8 MiB) take long enough to stall the loop.
+        matched = await self.ctx.run_blocking(self._match, got.lines)
+        firing = self._count(got, matched, state, self.ctx.clock.time())
+        return self._verdict(got, firing)
+
+    def _match(self, lines: tuple[str, ...]) -> list[list[str]]:
+        """Per rule, the lines it matches."""
+        return [[line for line in lines if regex.search(line)] for regex in self.compiled]
+
+    def _load(self) -> dict[str, Any]:
+        store = self.ctx.store
+        saved = store.get(NS, self.ctx.name) if store is not None else None
+        return saved if isinstance(saved, dict) else {}
+
+    def _count(self, got: Lines, per_rule: list[list[str]], state: dict[str, Any],
+               now: float) -> list[Firing]:
+        """Update the windows; save position and windows together (one atomic write)."""
+        hits: dict[str, Any] = state.get("hits", {})
+        firing = []
+        for rule, matched in zip(self.rules, per_rule, strict=True):
+            hits[rule.key] = _window.add(hits.get(rule.key), now, len(matched), rule.within)
+            in_window = _window.total(hits[rule.key], now, rule.within)
+            if in_window >= rule.threshold:
+                sample = (matched[-1] if matched else "")[:SAMPLE]
+                firing.append(Firing(rule, in_window, len(matched), sample))
+        if self.ctx.store is not None:
+            keys = {rule.key for rule in self.rules}
+            self.ctx.store.put(NS, self.ctx.name, {"pos": got.position, "hits": {
+                k: v for k, v in hits.items() if k in keys}}, now)
+        return firing
+
+    def _verdict(self, got: Lines, firing: list[Firing]) -> Observation:
+        values = {"lines_read": float(len(got.lines))}
+        if not firing:
+            return Observation(Status.OK, "ok", f"{self.source.label}: no rule over its "
+                               f"threshold ({len(got.lines)} new lines)", values=values,
+                               details={"note": got.note} if got.note else {})
+        top = firing[0]
+        summary = (f"{self.source.label}: {top.in_window} lines matching {top.rule.cause} "
+                   f"within {top.rule.within:g}s (threshold {top.rule.threshold})")
+        return failed(top.rule.cause, summary, hint=top.rule.hint, severity=top.rule.severity,
+                      values={**values, "matches_in_window": float(top.in_window)},
+                      details={"runbook": top.rule.runbook,
+                               "rules": [f.details() for f in firing]},
+                      reports=sum(f.new for f in firing))
+
+    async def aclose(self) -> None:
+        await self.source.aclose()
