@@ -9,6 +9,8 @@ PACKAGES=(
   podman runc busybox-static  # Docker Engine API (podman system service) + offline images
   docker-compose      # compose strategy of the rollback remediation, against Podman
   prometheus          # promtool and a real scraper
+  systemd             # systemd-analyze verify / security on the unit file
+  chromium            # headless browser for the status page
 )
 
 missing=()

@@ -1,4 +1,4 @@
-"""Command line: run, check, validate, incidents.
+"""Command line: run, check, validate, incidents, status.
 
 Exit codes of `check` follow the Nagios plugin convention: 0 all ok, 1 the worst finding
 is in the lower half of the severity matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2),
@@ -52,6 +52,10 @@ def parser() -> argparse.ArgumentParser:
     incidents = sub.add_parser("incidents", parents=[common], help="list incidents")
     incidents.add_argument("--all", action="store_true", help="resolved ones too")
     incidents.add_argument("--format", choices=("text", "json"), default="text")
+    status = sub.add_parser("status", parents=[common],
+                            help="the running daemon's probes, incidents and lease")
+    status.add_argument("--url", help="the daemon's listener (default: watchdog.listen)")
+    status.add_argument("--format", choices=("text", "json"), default="text")
     return top
 
 
@@ -63,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_format, args.log_level)
     path = args.config or default_config_path()
     handler = {"run": cmd_run, "check": cmd_check, "validate": cmd_validate,
-               "incidents": cmd_incidents}[args.command]
+               "incidents": cmd_incidents, "status": cmd_status}[args.command]
     try:
         return int(handler(args, path))
     except ConfigError as exc:
@@ -158,6 +162,16 @@ def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
             print(_incident_line(incident))
         if not items:
             print("no open incidents" if not args.all else "no incidents")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.statusclient import fetch_status, listener_url
+    from watchdog.statusview import render_table
+
+    status = fetch_status(args.url or listener_url(load_config(path).watchdog))
+    print(json.dumps(status, indent=2) if args.format == "json" else render_table(status),
+          end="" if args.format == "text" else "\n")
     return 0
 
 

@@ -20,8 +20,8 @@ SCORE = re.compile(r"Overall exposure level for \S+: (\d+\.\d+) (\w+)")
 def unit_here(tmp_path: Path) -> Path:
     """The unit with ExecStart pointed at this venv's console script, so verify can stat it."""
     local = tmp_path / UNIT.name
-    local.write_text(UNIT.read_text().replace(INSTALLED_EXE,
-                                              str(Path(sys.executable).parent / "runbook-watchdog")))
+    here = str(Path(sys.executable).parent / "runbook-watchdog")
+    local.write_text(UNIT.read_text().replace(INSTALLED_EXE, here))
     return local
 
 
