@@ -84,7 +84,7 @@ def refused_probe(interval: str = "500ms", severity: str = "sev2") -> dict[str, 
     """An http probe against a port nothing listens on: fails at once, opens an incident."""
     return {"type": "http", "url": f"http://127.0.0.1:{free_port()}/api/health",
             "interval": interval, "timeout": "300ms", "fail_after": 1, "severity": severity,
-            "runbook": "3.1"}
+            "runbook": "3.1", "escalate": False}  # a fixed severity, whatever the rate
 
 
 class RedisServer:
