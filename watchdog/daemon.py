@@ -19,15 +19,17 @@ from prometheus_client import CollectorRegistry
 
 from watchdog.clock import Clock, SystemClock
 from watchdog.config import Config, load_config
-from watchdog.engine import Engine
+from watchdog.engine import Engine, ResultEvent
 from watchdog.errors import ConfigError
 from watchdog.httpapi import HttpListener, StatusSource
 from watchdog.incidents import IncidentBook
+from watchdog.journal import Ledger
 from watchdog.lease import lease_for
 from watchdog.metrics import Metrics
 from watchdog.observation import Observation, unknown
 from watchdog.probe import Probe, ProbeContext, Resources
-from watchdog.registry import PROBE_GROUP, Registry
+from watchdog.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
+from watchdog.remediator import Remediator, build_remediations
 from watchdog.scheduler import Job, Scheduler
 from watchdog.secrets import SCRUBBER, scrub
 from watchdog.service import LoopPulseCollector, ServiceHooks, summary_line
@@ -82,11 +84,14 @@ async def close_jobs(jobs: list[Job]) -> None:
 class Daemon:
     def __init__(self, config: Config, *, registry: CollectorRegistry | None = None,
                  clock: Clock | None = None, probe_types: Registry[Any] | None = None,
+                 remediation_types: Registry[Any] | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.registry = registry or CollectorRegistry()
         self.clock = clock or SystemClock()
         self.probe_types = probe_types or Registry.from_entry_points(PROBE_GROUP, "probe")
+        self.remediation_types = remediation_types or Registry.from_entry_points(
+            REMEDIATION_GROUP, "remediation")
         self.environ = environ
         self.metrics = Metrics(self.registry)
         self.stopping = asyncio.Event()
@@ -104,6 +109,11 @@ class Daemon:
         self.resources = Resources(self.config.watchdog, self.store, self.clock)
         self.engine = Engine(self.config, IncidentBook(self.store), self.metrics, self.clock.time)
         self.scheduler = self._scheduler()
+        self.ledger = Ledger(self.store, self.config.watchdog.audit_file
+                             or self.config.watchdog.state_dir / "audit.jsonl")
+        self.remediator = self._remediator()
+        self.engine.subscribers.append(self._on_result)
+        self.remediator.resume()
         self._loaded()
         self._start_listener()
         self._install_signals()
@@ -126,6 +136,22 @@ class Daemon:
         settings = self.config.watchdog
         return Scheduler(self.clock, self.engine.on_result, grace=settings.deadline_grace,
                          spread=settings.spread, on_skip=self._skipped)
+
+    def _remediator(self) -> Remediator:
+        built = build_remediations(self.config, self.resources, self.remediation_types,
+                                   self.engine.last_observation)
+        remediator = Remediator(self.config, self.engine, self.ledger, self.metrics, built,
+                                self._probe_passed, self.clock)
+        remediator.refresh_gauges()
+        remediator.may_act = self.lease.may_act
+        return remediator
+
+    def _on_result(self, event: ResultEvent) -> None:
+        self.remediator.on_event(event)
+
+    async def _probe_passed(self, probe: str, since: float) -> bool:
+        last = self.engine.last.get(probe)
+        return last is not None and last.observation.ok and last.at >= since
 
     def _skipped(self, job: Job, missed: int) -> None:
         self.metrics.skipped.labels(probe=job.name).inc(missed)
@@ -154,6 +180,8 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         await self.scheduler.stop(self.config.watchdog.shutdown_grace)
+        # An action being verified is left in the ledger; the next start verifies it.
+        await self.remediator.drain(self.config.watchdog.shutdown_grace)
         await close_jobs(self._jobs)
         await self.resources.aclose()
         await self.lease.aclose()
@@ -184,7 +212,8 @@ class Daemon:
         return summary_line(len(self._jobs), severities, self.config.severity.levels)
 
     def status(self) -> dict[str, Any]:
-        return {**self.engine.status(), "lease": self.lease.status()}
+        return {**self.engine.status(), "remediations": self.remediator.status(),
+                "lease": self.lease.status()}
 
     # -- reload ---------------------------------------------------------------------------
     def request_reload(self) -> None:
@@ -208,6 +237,7 @@ class Daemon:
         SCRUBBER.register(new.secrets)
         self.config = new
         self.engine.reconfigure(new)
+        self.remediator = self._remediator()
         self.scheduler = self._scheduler()
         self._start_jobs()
         self._loaded()

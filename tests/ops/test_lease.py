@@ -142,3 +142,31 @@ def test_bad_lease_keys_are_reported_with_file_and_key(tmp_path: Path) -> None:
     assert f"{config}: watchdog.lease.redis_url: 'http' is not a redis://" in result.stderr
     assert f"{config}: watchdog.lease.ttl: ttl must be at least 1s" in result.stderr
     assert f"{config}: watchdog.lease.colour: unknown key" in result.stderr
+
+
+def test_two_replicas_remediators_on_one_lease_act_once_not_twice(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    from tests.test_remediator import DOWN, World
+
+    async def go() -> tuple[World, World]:
+        leases = [RedisLease(settings(redis_server, ttl=5.0, identity=name))
+                  for name in ("replica-a", "replica-b")]
+        replicas = [World(tmp_path / name) for name in ("a", "b")]
+        try:
+            for lease, world in zip(leases, replicas, strict=True):
+                await lease.tick()
+                world.remediator.may_act = lease.may_act
+            for _ in range(2):
+                for world in replicas:
+                    await world.observe("backend", DOWN)
+        finally:
+            for lease in leases:
+                await lease.aclose()
+        return replicas[0], replicas[1]
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    a, b = asyncio.run(go())
+    assert [len(a.action.executed), len(b.action.executed)] == [1, 0]
+    assert a.decisions() == ["acted", "succeeded"]
+    assert b.decisions() == ["would_act"]

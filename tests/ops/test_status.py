@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from html.parser import HTMLParser
@@ -156,3 +157,22 @@ def test_headless_chromium_renders_the_probes_and_the_incident(running: Daemon,
                    profile=tmp_path / "profile")
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_budgets_and_quarantines_come_from_the_remediation_stage(tmp_path: Path) -> None:
+    from tests.test_remediator import DOWN, World
+
+    async def go() -> World:
+        world = World(tmp_path)
+        for _ in range(2):
+            await world.observe("backend", DOWN)
+        return world
+
+    world = asyncio.run(go())
+    [row] = world.remediator.status()
+    assert (row["remediation"], row["mode"], row["quarantined"], row["last"]) == \
+        ("restart-backend", "auto", False, "succeeded")
+    assert row["budget"] == "1/3"  # one real attempt of the default budget of 3
+    text = render_table({"probes": [], "incidents": [], "remediations": [row]})
+    assert "REMEDIATION      MODE  TARGET" in text
+    assert "restart-backend  auto" in text
