@@ -10,6 +10,8 @@ PACKAGES=(
   docker-compose      # compose strategy of the rollback remediation, against Podman
   prometheus          # promtool and a real scraper
   dnsmasq-base        # real DNS server with TXT records for the mail_dns probe (no service unit)
+  systemd             # systemd-analyze verify / security on the unit file
+  chromium            # headless browser for the status page
 )
 
 missing=()

@@ -1,4 +1,4 @@
-"""Command line: run, check, validate, incidents.
+"""Command line: run, check, validate, incidents, status.
 
 Exit codes of `check` follow the Nagios plugin convention: 0 all ok, 1 the worst finding
 is in the lower half of the severity matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2),
@@ -63,6 +63,10 @@ def parser() -> argparse.ArgumentParser:
     how = remediate.add_mutually_exclusive_group(required=True)
     how.add_argument("--dry-run", action="store_true")
     how.add_argument("--execute", action="store_true")
+    status = sub.add_parser("status", parents=[common],
+                            help="the running daemon's probes, incidents and lease")
+    status.add_argument("--url", help="the daemon's listener (default: watchdog.listen)")
+    status.add_argument("--format", choices=("text", "json"), default="text")
     return top
 
 
@@ -75,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = args.config or default_config_path()
     handler = {"run": cmd_run, "check": cmd_check, "validate": cmd_validate,
                "incidents": cmd_incidents, "remediations": cmd_remediations,
-               "reset": cmd_reset, "remediate": cmd_remediate}[args.command]
+               "reset": cmd_reset, "remediate": cmd_remediate,
+               "status": cmd_status}[args.command]
     try:
         return int(handler(args, path))
     except ConfigError as exc:
@@ -174,6 +179,16 @@ def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
             print(_incident_line(incident))
         if not items:
             print("no open incidents" if not args.all else "no incidents")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.statusclient import fetch_status, listener_url
+    from watchdog.statusview import render_table
+
+    status = fetch_status(args.url or listener_url(load_config(path).watchdog))
+    print(json.dumps(status, indent=2) if args.format == "json" else render_table(status),
+          end="" if args.format == "text" else "\n")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from watchdog.durations import Duration
 
@@ -59,6 +59,32 @@ class SeverityConfig(Strict):
         return names[max(0, names.index(level) - 1)]
 
 
+class LeaseSettings(Strict):
+    """`watchdog.lease`: replicas watching the same services share one Redis lease.
+
+    Only the holder acts; the others run their remediations in dry-run (watchdog/lease.py).
+    """
+
+    redis_url: str
+    password: SecretStr | None = None
+    key: str = "runbook-watchdog:lease"
+    ttl: Duration = 30.0
+    identity: str | None = None  # shown as the holder; default hostname:pid
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{value.split('://')[0]!r} is not a redis://, rediss:// or "
+                             "unix:// URL")
+        return value
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl_at_least_a_second(cls, value: float) -> float:
+        if value < 1.0:
+            raise ValueError("ttl must be at least 1s (the lease is renewed every ttl/3)")
+        return value
 class ActionLimit(Strict):
     """The blast-radius cap: at most `count` actions (all remediations) within `within`."""
 
@@ -79,6 +105,7 @@ class WatchdogSettings(Strict):
     deadline_grace: Duration = 1.0
     spread: Duration = 10.0
     audit_file: Path | None = None  # default: state_dir/audit.jsonl
+    lease: LeaseSettings | None = None  # absent: a single replica, which always acts
     kill_switch: Path | None = Path("/etc/runbook-watchdog/disable-remediation")
     remediation_enabled: bool = True  # false: every remediation behaves as if kill-switched
     max_actions: ActionLimit = ActionLimit()

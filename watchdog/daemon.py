@@ -24,6 +24,7 @@ from watchdog.errors import ConfigError
 from watchdog.httpapi import HttpListener, StatusSource
 from watchdog.incidents import IncidentBook
 from watchdog.journal import Ledger
+from watchdog.lease import lease_for
 from watchdog.metrics import Metrics
 from watchdog.observation import Observation, unknown
 from watchdog.probe import Probe, ProbeContext, Resources
@@ -31,6 +32,7 @@ from watchdog.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
 from watchdog.remediator import Remediator, build_remediations
 from watchdog.scheduler import Job, Scheduler
 from watchdog.secrets import SCRUBBER, scrub
+from watchdog.service import LoopPulseCollector, ServiceHooks, summary_line
 from watchdog.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,9 @@ class Daemon:
         self._beat = time.monotonic()
         self._jobs: list[Job] = []
         self.listener: HttpListener | None = None
+        self.service = ServiceHooks.from_env(environ)
+        self.lease = lease_for(config.watchdog.lease, self.registry)
+        self.registry.register(LoopPulseCollector(lambda: time.monotonic() - self._beat))
 
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self) -> int:
@@ -113,13 +118,17 @@ class Daemon:
         self._start_listener()
         self._install_signals()
         heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
+        lease = asyncio.create_task(self.lease.run(), name="lease")
         self._start_jobs()
+        self.engine.subscribers.append(self.service.on_result)
+        self.service.start(self._summary, self._progressing)
         log.info("runbook-watchdog started: %d probes, listening on %s", len(self._jobs),
                  self.config.watchdog.listen)
         try:
             await self.stopping.wait()
         finally:
             heartbeat.cancel()
+            lease.cancel()
             await self._shutdown()
         return 0
 
@@ -134,6 +143,7 @@ class Daemon:
         remediator = Remediator(self.config, self.engine, self.ledger, self.metrics, built,
                                 self._probe_passed, self.clock)
         remediator.refresh_gauges()
+        remediator.may_act = self.lease.may_act
         return remediator
 
     def _on_result(self, event: ResultEvent) -> None:
@@ -165,6 +175,7 @@ class Daemon:
 
     def stop(self) -> None:
         log.info("stopping")
+        self.service.stopping()
         self.stopping.set()
 
     async def _shutdown(self) -> None:
@@ -173,6 +184,8 @@ class Daemon:
         await self.remediator.drain(self.config.watchdog.shutdown_grace)
         await close_jobs(self._jobs)
         await self.resources.aclose()
+        await self.lease.aclose()
+        await self.service.aclose()
         if self.listener is not None:
             self.listener.stop()
         self.store.close()
@@ -190,8 +203,17 @@ class Daemon:
             return False, f"event loop stalled for {stalled:.0f}s"
         return True, "ok"
 
+    def _progressing(self) -> bool:
+        """Gates the systemd watchdog ping: the loop beats and no probe schedule died."""
+        return self.healthy()[0] and self.scheduler.alive()
+
+    def _summary(self) -> str:
+        severities = [i.severity for i in self.engine.book.open_incidents()]
+        return summary_line(len(self._jobs), severities, self.config.severity.levels)
+
     def status(self) -> dict[str, Any]:
-        return self.engine.status()
+        return {**self.engine.status(), "remediations": self.remediator.status(),
+                "lease": self.lease.status()}
 
     # -- reload ---------------------------------------------------------------------------
     def request_reload(self) -> None:
@@ -199,12 +221,15 @@ class Daemon:
 
     async def reload(self) -> bool:
         """Re-read the config file; keep the running config if the new one is invalid."""
+        self.service.reloading()
         try:
-            new = load_config(self.config.path, environ=self.environ)
+            # The types this daemon was started with: new code needs a restart anyway.
+            new = load_config(self.config.path, probes=self.probe_types, environ=self.environ)
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload rejected: %s", problem)
             self.metrics.reload_ok.set(0)
+            self.service.reloaded(ok=False)
             return False
         self._warn_restart_only(new)
         await self.scheduler.stop(self.config.watchdog.shutdown_grace)
@@ -217,11 +242,12 @@ class Daemon:
         self._start_jobs()
         self._loaded()
         log.info("config reloaded from %s: %d probes", new.path, len(self._jobs))
+        self.service.reloaded(ok=True)
         return True
 
     def _warn_restart_only(self, new: Config) -> None:
         old = self.config.watchdog
-        for key in ("listen", "state_dir", "blocking_workers"):
+        for key in ("listen", "state_dir", "blocking_workers", "lease"):
             if getattr(old, key) != getattr(new.watchdog, key):
                 log.warning("watchdog.%s changed: it takes effect at the next restart", key)
 

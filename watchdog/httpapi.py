@@ -1,4 +1,4 @@
-"""The read-only HTTP listener: /metrics, /healthz, /api/status.
+"""The read-only HTTP listener: /metrics, /healthz, /api/status, and the status page at /.
 
 It runs in its own threads so that rendering a large exposition never blocks the event
 loop; /api/status asks the loop for a snapshot (and answers 503 if the loop is stalled),
@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from watchdog.statusview import render_html
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         route = self.path.split("?", 1)[0]
         handler = {"/metrics": self._metrics, "/healthz": self._healthz,
-                   "/api/status": self._status}.get(route)
+                   "/api/status": self._status, "/": self._page}.get(route)
         if handler is None:
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
             return
@@ -70,9 +72,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, body, "application/json")
 
+    def _page(self) -> None:
+        try:
+            page = render_html(self.server.source.status_json())
+        except Exception as exc:  # the loop is stalled or shutting down
+            self._send(503, f"status unavailable: {type(exc).__name__}\n".encode(),
+                       "text/plain; charset=utf-8")
+            return
+        self._send(200, page.encode(), "text/html; charset=utf-8")
+
     def _send(self, code: int, body: bytes, ctype: str) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
+        # Read-only and self-contained: nothing may be loaded from anywhere, nothing run.
+        self.send_header("Content-Security-Policy",
+                         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()

@@ -75,6 +75,9 @@ class Remediator:
         self.time = clock
         self.clock = clock.time
         self.in_maintenance: Callable[[str], bool] = lambda probe: False
+        # The two-replica action lease (watchdog/lease.py): without it, automatic runs are
+        # dry-run only. A single replica always holds it.
+        self.may_act: Callable[[], bool] = lambda: True
         self.tasks: set[asyncio.Task[None]] = set()
         self._deciding: set[str] = set()
         self._last_skip: dict[str, str] = {}
@@ -129,7 +132,7 @@ class Remediator:
     async def _handle(self, rem: Remediation, trigger: Trigger,
                       operator_execute: bool | None) -> str:
         dry_run = not operator_execute if operator_execute is not None \
-            else rem.spec.common.mode != "auto"
+            else rem.spec.common.mode != "auto" or not self.may_act()
         mode = "operator" if operator_execute is not None else rem.spec.common.mode
         decision = decide(self.situation(rem, trigger, dry_run))
         if not decision.act:
@@ -280,6 +283,20 @@ class Remediator:
             at=self.clock(), remediation=rem.name, target=rem.target, mode=mode,
             decision=decision, reason=reason, probe=trigger.probe or None,
             incident_id=trigger.incident_id, action_id=action_id, detail=detail or {}))
+
+    def status(self) -> list[dict[str, Any]]:
+        """Budgets and quarantines, for /api/status (`remediations`)."""
+        quarantined, now = self.ledger.quarantined(), self.clock()
+        rows = []
+        for rem in self.remediations:
+            budget = rem.spec.common.budget
+            used = len(self.ledger.attempts(rem.target, now - budget.within, False))
+            last = self.ledger.last_outcome(rem.name) or {}
+            rows.append({"remediation": rem.name, "mode": rem.spec.common.mode,
+                         "target": rem.target, "budget": f"{used}/{budget.attempts}",
+                         "quarantined": rem.target in quarantined,
+                         "last": last.get("decision")})
+        return rows
 
     def refresh_gauges(self) -> None:
         quarantined = self.ledger.quarantined()

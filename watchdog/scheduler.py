@@ -107,6 +107,10 @@ class Scheduler:
     def jobs(self) -> list[str]:
         return list(self._tasks)
 
+    def alive(self) -> bool:
+        """False once a probe's schedule has ended (it never should outside stop())."""
+        return all(not task.done() for task in self._tasks.values())
+
     async def _loop(self, job: Job, due: float) -> None:
         while not self._stopping:
             await self.clock.sleep_until(due)

@@ -1,0 +1,86 @@
+"""scripts/install.sh into a temporary root: install, re-run (upgrade), uninstall, purge."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ops.conftest import tool
+from tests.support import ROOT
+
+SCRIPT = ROOT / "scripts" / "install.sh"
+PREFIX = "/opt/runbook-watchdog"
+
+
+def install(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(SCRIPT), *args, "--root", str(root)], capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    where = tmp_path_factory.mktemp("root")
+    result = install(where, "install")
+    assert result.returncode == 0, result.stderr
+    yield where
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_install_lays_out_venv_config_state_and_unit(root: Path) -> None:
+    exe = root / PREFIX.lstrip("/") / "venv" / "bin" / "runbook-watchdog"
+    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
+                             timeout=60, check=True)
+    assert version.stdout.startswith("runbook-watchdog ")
+    conf = root / "etc" / "runbook-watchdog"
+    assert (mode(conf), mode(conf / "watchdog.yaml"), mode(conf / "watchdog.env")) == \
+        (0o750, 0o640, 0o600)
+    assert mode(root / "var" / "lib" / "runbook-watchdog") == 0o700
+    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.service"
+    assert unit.read_text() == (ROOT / "systemd" / "runbook-watchdog.service").read_text()
+    assert (root / PREFIX.lstrip("/") / "share" / "docs" / "install.md").exists()
+
+
+def test_the_installed_unit_verifies_against_the_installed_venv(root: Path,
+                                                                 tmp_path: Path) -> None:
+    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.service"
+    local = tmp_path / unit.name
+    local.write_text(unit.read_text().replace(PREFIX, str(root / PREFIX.lstrip("/"))))
+    result = subprocess.run([tool("systemd-analyze"), "verify", str(local)],
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_running_it_again_upgrades_in_place_and_keeps_the_operators_config(root: Path) -> None:
+    config = root / "etc" / "runbook-watchdog" / "watchdog.yaml"
+    config.write_text(config.read_text() + "# edited by the operator\n")
+    edited = config.read_text()
+    result = install(root, "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert config.read_text() == edited
+    assert "installed runbook-watchdog" in result.stdout
+    assert "created venv" not in result.stdout  # the same venv, updated
+
+
+def test_uninstall_keeps_config_and_state_and_purge_removes_them(root: Path) -> None:
+    result = install(root, "uninstall")
+    assert result.returncode == 0, result.stderr
+    assert not (root / PREFIX.lstrip("/")).exists()
+    assert not (root / "etc" / "systemd" / "system" / "runbook-watchdog.service").exists()
+    assert (root / "etc" / "runbook-watchdog" / "watchdog.yaml").exists()
+    assert (root / "var" / "lib" / "runbook-watchdog").exists()
+    assert install(root, "uninstall", "--purge").returncode == 0
+    assert not (root / "etc" / "runbook-watchdog").exists()
+    assert not (root / "var" / "lib" / "runbook-watchdog").exists()
+
+
+def test_an_unknown_argument_is_a_usage_error(tmp_path: Path) -> None:
+    result = install(tmp_path, "--frobnicate")
+    assert result.returncode == 2
+    assert "unknown argument --frobnicate" in result.stderr
