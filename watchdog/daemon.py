@@ -24,6 +24,7 @@ from watchdog.errors import ConfigError
 from watchdog.httpapi import HttpListener, StatusSource
 from watchdog.incidents import IncidentBook
 from watchdog.metrics import Metrics
+from watchdog.notifications import Notifier
 from watchdog.observation import Observation, unknown
 from watchdog.probe import Probe, ProbeContext, Resources
 from watchdog.registry import PROBE_GROUP, Registry
@@ -98,6 +99,9 @@ class Daemon:
         self.store = StateStore.in_state_dir(self.config.watchdog.state_dir)
         self.resources = Resources(self.config.watchdog, self.store, self.clock)
         self.engine = Engine(self.config, IncidentBook(self.store), self.metrics, self.clock.time)
+        self.notifier = Notifier(self.config, self.store, self.engine, self.clock)
+        self.notifier.subscribe()
+        await self.notifier.start()
         self.scheduler = self._scheduler()
         self._loaded()
         self._start_listener()
@@ -145,6 +149,7 @@ class Daemon:
     async def _shutdown(self) -> None:
         await self.scheduler.stop(self.config.watchdog.shutdown_grace)
         await close_jobs(self._jobs)
+        await self.notifier.aclose()
         await self.resources.aclose()
         if self.listener is not None:
             self.listener.stop()
@@ -164,7 +169,7 @@ class Daemon:
         return True, "ok"
 
     def status(self) -> dict[str, Any]:
-        return self.engine.status()
+        return self.notifier.decorate(self.engine.status())
 
     # -- reload ---------------------------------------------------------------------------
     def request_reload(self) -> None:
@@ -185,6 +190,7 @@ class Daemon:
         SCRUBBER.register(new.secrets)
         self.config = new
         self.engine.reconfigure(new)
+        await self.notifier.reconfigure(new)
         self.scheduler = self._scheduler()
         self._start_jobs()
         self._loaded()
