@@ -9,6 +9,7 @@ PACKAGES=(
   podman runc busybox-static  # Docker Engine API (podman system service) + offline images
   docker-compose      # compose strategy of the rollback remediation, against Podman
   prometheus          # promtool and a real scraper
+  prometheus-alertmanager  # real Alertmanager v2 API for the notification channel
 )
 
 missing=()

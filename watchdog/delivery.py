@@ -42,6 +42,7 @@ class Dispatcher:
 
     def start(self, senders: Mapping[str, tuple[ChannelBase, Sender]]) -> None:
         self._senders = dict(senders)
+        self.store.retry_now(self.clock.time())
         for name in self._senders:
             self._wake[name] = asyncio.Event()
             self._tasks[name] = asyncio.create_task(self._drain(name), name=f"notify:{name}")

@@ -161,12 +161,21 @@ class Notifier:
                 self.db.link(child.id, incident.id, child.probe, now)
 
     def _release_children(self, incident: Incident, now: float) -> None:
-        """Symptoms still failing when their root resolves are incidents of their own now."""
+        """Symptoms still open when their root resolves become incidents of their own.
+
+        They are announced by `tick` only if still failing a little later: a backend
+        usually recovers one run after its database, and that is no news.
+        """
         for row in self.db.children(incident.id):
             child = self.engine.book.get(int(row["child_id"]))
             if child is not None and child.status == "open" and row["detached_at"] is None:
                 self.db.detach(child.id, now)
-                self._announce("started", child, now)
+
+    def _settling(self, incident: Incident, now: float) -> bool:
+        detached = self.db.detached_at(incident.id)
+        spec = self.config.probes.get(incident.probe)
+        grace = 2 * spec.common.interval * spec.common.recover_after if spec else 0.0
+        return detached is not None and now - detached < grace
 
     # -- flapping -------------------------------------------------------------------------
     def _flapped(self, incident: Incident, now: float) -> bool:
@@ -196,9 +205,14 @@ class Notifier:
 
     # -- what is held ---------------------------------------------------------------------
     def held(self, kind: str, incident: Incident, now: float) -> str | None:
-        """Why a message is not sent now, or None. A resolve that follows a page is never held."""
-        if kind == "resolved" and self.db.was_announced(incident.id):
-            return None
+        """Why a message is not sent now, or None.
+
+        A resolve is sent exactly when its start was: never lost after a page (silences
+        and windows do not hold it), never a surprise "resolved" for something unannounced.
+        """
+        if kind == "resolved":
+            announced = self.db.was_announced(incident.id)
+            return None if announced else "its start was never announced"
         if kind not in ("flapping", "settled") and self.flaps.get(incident.probe, Flap()).flapping:
             return "flapping"
         for silence in self.db.active_silences(now):
@@ -309,7 +323,8 @@ class Notifier:
         if self.held("started", incident, now) is not None:
             return
         if not self.db.was_announced(incident.id):
-            self._announce("started", incident, now)  # its silence or window just ended
+            if not self._settling(incident, now):  # a released symptom, or a silence ended
+                self._announce("started", incident, now)
         elif self._reminder_due(incident, now):
             self._announce("reminder", incident, now)
         self._refresh_alertmanager(incident, now)

@@ -138,6 +138,17 @@ class NotifyStore:
             db.execute("UPDATE incident_links SET detached_at = ? WHERE child_id = ?",
                        (now, child))
 
+    def detached_at(self, child: int) -> float | None:
+        rows = self.store.query("SELECT detached_at FROM incident_links WHERE child_id = ?",
+                                (child,))
+        return float(rows[0]["detached_at"]) if rows and rows[0]["detached_at"] else None
+
+    def retry_now(self, now: float) -> None:
+        """After a restart, pending messages are tried at once rather than after their pause."""
+        with self.store.transaction() as db:
+            db.execute("UPDATE outbox SET next_at = ? WHERE status = 'pending' AND next_at > ?",
+                       (now, now))
+
     def parent_of(self, child: int) -> int | None:
         rows = self.store.query("SELECT parent_id FROM incident_links WHERE child_id = ? "
                                 "AND detached_at IS NULL", (child,))
