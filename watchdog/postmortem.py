@@ -62,7 +62,8 @@ def _timeline(store: StateStore, book: IncidentBook, incident: Incident,
         for e in book.events(inc_id):
             entries.append((e["at"], _event_line(probe, e)))
     for n in _notifications(store, incident.id):
-        state = n["status"] + (f" ({n['note']})" if n["note"] else "")
+        status = "queued" if n["status"] == "pending" else n["status"]
+        state = status + (f" ({n['note']})" if n["note"] else "")
         entries.append((n["created_at"], f"notification `{n['kind']}` to {n['channel']}: {state}"))
     return [f"- {when(at)} — {scrub(text)}" for at, text in sorted(entries, key=lambda e: e[0])]
 

@@ -93,7 +93,10 @@ def test_a_mongo_outage_with_backend_symptoms_is_one_incident_with_one_page_per_
     printed = dog.cli("postmortem", str(root["id"]))
     assert printed.returncode == 0 and printed.stdout == draft.read_text()
     assert "backend-health" in printed.stdout and "## Root cause" in printed.stdout
-    assert "notification `resolved` to slack: sent" in printed.stdout
+    assert "notification `started` to slack: sent" in printed.stdout
+    assert "notification `resolved` to slack: queued" in printed.stdout  # drafted as it went out
+    assert "backend-health symptom attached" not in printed.stdout
+    assert "mongodb symptom attached backend-health (incident #" in printed.stdout
     listing = dog.cli("incidents", "--all")
     assert f"(symptom, attached to #{root['id']})" in listing.stdout
     assert sum("attached to" not in line for line in listing.stdout.splitlines()) == 1
