@@ -209,12 +209,13 @@ class Notifier:
 
         A resolve is sent exactly when its start was: never lost after a page (silences
         and windows do not hold it), never a surprise "resolved" for something unannounced.
+        While a probe flaps only "flapping" and "settled" go out.
         """
+        if kind not in ("flapping", "settled") and self.flaps.get(incident.probe, Flap()).flapping:
+            return "flapping"  # the "settled" message will tell how it ended
         if kind == "resolved":
             announced = self.db.was_announced(incident.id)
             return None if announced else "its start was never announced"
-        if kind not in ("flapping", "settled") and self.flaps.get(incident.probe, Flap()).flapping:
-            return "flapping"
         for silence in self.db.active_silences(now):
             if silence.covers(incident.probe, {incident.id}):
                 return f"silenced (silence #{silence.id}: {silence.reason})"
