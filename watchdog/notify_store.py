@@ -131,7 +131,7 @@ class NotifyStore:
                        "detached_at = NULL", (child, parent, probe, now))
             db.execute("INSERT INTO incident_events (incident_id, at, kind, summary) "
                        "VALUES (?, ?, 'attach', ?)",
-                       (parent, now, f"{probe} (incident #{child}) attached as a symptom"))
+                       (parent, now, f"{probe} (incident #{child})"))
 
     def detach(self, child: int, now: float) -> None:
         with self.store.transaction() as db:

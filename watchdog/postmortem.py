@@ -8,6 +8,7 @@ leaves root cause and follow-ups for people, after the runbook's post-mortem tem
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,11 @@ def _timeline(store: StateStore, book: IncidentBook, incident: Incident,
         status = "queued" if n["status"] == "pending" else n["status"]
         state = status + (f" ({n['note']})" if n["note"] else "")
         entries.append((n["created_at"], f"notification `{n['kind']}` to {n['channel']}: {state}"))
-    return [f"- {when(at)} — {scrub(text)}" for at, text in sorted(entries, key=lambda e: e[0])]
+    return [f"- {_stamp(at)} — {scrub(text)}" for at, text in sorted(entries, key=lambda e: e[0])]
+
+
+def _stamp(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
 def _event_line(probe: str, event: dict[str, Any]) -> str:
@@ -78,7 +83,7 @@ def _event_line(probe: str, event: dict[str, Any]) -> str:
 def _actions(book: IncidentBook, incident_id: int) -> list[str]:
     rows = [e for e in book.events(incident_id) if e["kind"] not in _KIND_WORDS
             and e["kind"] != "evidence"]
-    return [f"- {when(e['at'])} {e['kind']}: {scrub(e['summary'] or '')}" for e in rows] or \
+    return [f"- {_stamp(e['at'])} {e['kind']}: {scrub(e['summary'] or '')}" for e in rows] or \
         ["- none recorded"]
 
 

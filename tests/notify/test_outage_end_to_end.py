@@ -63,6 +63,8 @@ def test_a_mongo_outage_with_backend_symptoms_is_one_incident_with_one_page_per_
     alert = wait_for(lambda: _am_alert(alertmanager, root["id"]), what="alert in alertmanager")
     assert alert["status"]["state"] == "active"
     assert alert["labels"]["severity"] == "sev1"
+    wait_for(lambda: _am_alert(alertmanager, root["id"])["endsAt"] > alert["endsAt"],
+             what="the alert re-sent while active, its endsAt pushed on")
 
     peers["mongo"].set_mode("ok")
     peers["backend"].set_mode("ok")
