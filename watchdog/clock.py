@@ -65,6 +65,7 @@ class ManualClock:
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper at its own deadline, in order."""
         target = self._now + seconds
+        await settle()  # let tasks that were just started reach their first sleep
         while self._sleepers and self._sleepers[0][0] <= target:
             deadline, _, future = heapq.heappop(self._sleepers)
             self._now = max(self._now, deadline)

@@ -211,6 +211,7 @@ class _Loader:
         self.cross_check(severity, probes)
         for key, message in notify_cross_check(notify, windows.maintenance, severity, probes):
             self.problem(key, message)
+        self.check_remediations(rems, probes)
         if self.problems:
             return None
         secrets = collect_secrets([settings, notify, *(s.params for s in probes.values()),
@@ -268,8 +269,33 @@ class _Loader:
                     self.problem(f"{where}.depends_on", f"{dep!r} is not another configured probe")
 
 
+    def check_remediations(self, rems: Mapping[str, RemediationSpec],
+                           probes: Mapping[str, ProbeSpec]) -> None:
+        for spec in rems.values():
+            where = f"remediations.{spec.name}"
+            for i, entry in enumerate(spec.common.on):
+                if entry.partition(":")[0] not in probes:
+                    self.problem(f"{where}.on[{i}]", f"{entry!r} names no configured probe")
+            verify = spec.common.verify.probe
+            if verify is not None and verify not in probes:
+                self.problem(f"{where}.verify.probe", f"{verify!r} is not a configured probe")
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice in one mapping (PyYAML keeps the last)."""
+    """SafeLoader with YAML 1.2 booleans that rejects a key given twice in one mapping.
+
+    YAML 1.1 reads `on`, `off`, `yes`, `no` as booleans: `on: [probe]` would become
+    `True: [probe]` and `mode: off` would become `mode: false`. Only true/false are booleans.
+    """
+
+
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:

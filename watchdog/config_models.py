@@ -59,6 +59,13 @@ class SeverityConfig(Strict):
         return names[max(0, names.index(level) - 1)]
 
 
+class ActionLimit(Strict):
+    """The blast-radius cap: at most `count` actions (all remediations) within `within`."""
+
+    count: Annotated[int, Field(ge=1)] = 3
+    within: Duration = 600.0
+
+
 class WatchdogSettings(Strict):
     """The `watchdog:` section: process-wide settings."""
 
@@ -71,7 +78,12 @@ class WatchdogSettings(Strict):
     stall_after: Duration = 30.0
     deadline_grace: Duration = 1.0
     spread: Duration = 10.0
-    audit_file: Path | None = None
+    audit_file: Path | None = None  # default: state_dir/audit.jsonl
+    kill_switch: Path | None = Path("/etc/runbook-watchdog/disable-remediation")
+    remediation_enabled: bool = True  # false: every remediation behaves as if kill-switched
+    max_actions: ActionLimit = ActionLimit()
+    # This many probes failing at once is a shared cause (network, host, disk): alert, don't act.
+    storm_failing_probes: Annotated[int, Field(ge=2)] = 4
 
     @field_validator("listen")
     @classmethod
@@ -117,12 +129,40 @@ class ProbeCommon(Strict):
         return self
 
 
+class Budget(Strict):
+    """At most `attempts` actions on one target within `within`; then it is quarantined."""
+
+    attempts: Annotated[int, Field(ge=1)] = 3
+    within: Duration = 1800.0
+
+
+class Backoff(Strict):
+    """Wait between attempts: initial, doubled each time, at most max."""
+
+    initial: Duration = 10.0
+    max: Duration = 300.0
+
+
+class Verify(Strict):
+    """How success is proven: the action's own check plus, optionally, a probe passing."""
+
+    probe: str | None = None
+    within: Duration = 120.0
+
+
 class RemediationCommon(Strict):
-    """Keys every remediation has; the remediation issue extends the policy keys."""
+    """The policy keys every remediation has; the type's own keys are in its Params."""
 
     type: str
     mode: Literal["off", "dry-run", "auto"] = "dry-run"
-    on: tuple[str, ...] = ()
+    on: tuple[str, ...] = ()  # probe names, or probe:cause
+    after: Annotated[int, Field(ge=1)] = 2  # consecutive failed cycles of the trigger
+    budget: Budget = Budget()
+    backoff: Backoff = Backoff()
+    verify: Verify = Verify()
+    start_period: Duration = 60.0  # no action while the target (re)started this recently
+    in_maintenance: bool = False  # act during maintenance windows?
+
 
 
 def section_keys(model: type[BaseModel]) -> frozenset[str]:

@@ -19,15 +19,18 @@ from prometheus_client import CollectorRegistry
 
 from watchdog.clock import Clock, SystemClock
 from watchdog.config import Config, load_config
-from watchdog.engine import Engine
+from watchdog.engine import Engine, ResultEvent
 from watchdog.errors import ConfigError
 from watchdog.httpapi import HttpListener, StatusSource
 from watchdog.incidents import IncidentBook
+from watchdog.journal import Ledger
+from watchdog.maintenance import in_maintenance
 from watchdog.metrics import Metrics
 from watchdog.notifications import Notifier
 from watchdog.observation import Observation, unknown
 from watchdog.probe import Probe, ProbeContext, Resources
-from watchdog.registry import PROBE_GROUP, Registry
+from watchdog.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
+from watchdog.remediator import Remediator, build_remediations
 from watchdog.scheduler import Job, Scheduler
 from watchdog.secrets import SCRUBBER, scrub
 from watchdog.state import StateStore
@@ -81,11 +84,14 @@ async def close_jobs(jobs: list[Job]) -> None:
 class Daemon:
     def __init__(self, config: Config, *, registry: CollectorRegistry | None = None,
                  clock: Clock | None = None, probe_types: Registry[Any] | None = None,
+                 remediation_types: Registry[Any] | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.registry = registry or CollectorRegistry()
         self.clock = clock or SystemClock()
         self.probe_types = probe_types or Registry.from_entry_points(PROBE_GROUP, "probe")
+        self.remediation_types = remediation_types or Registry.from_entry_points(
+            REMEDIATION_GROUP, "remediation")
         self.environ = environ
         self.metrics = Metrics(self.registry)
         self.stopping = asyncio.Event()
@@ -103,6 +109,11 @@ class Daemon:
         self.notifier.subscribe()
         await self.notifier.start()
         self.scheduler = self._scheduler()
+        self.ledger = Ledger(self.store, self.config.watchdog.audit_file
+                             or self.config.watchdog.state_dir / "audit.jsonl")
+        self.remediator = self._remediator()
+        self.engine.subscribers.append(self._on_result)
+        self.remediator.resume()
         self._loaded()
         self._start_listener()
         self._install_signals()
@@ -121,6 +132,23 @@ class Daemon:
         settings = self.config.watchdog
         return Scheduler(self.clock, self.engine.on_result, grace=settings.deadline_grace,
                          spread=settings.spread, on_skip=self._skipped)
+
+    def _remediator(self) -> Remediator:
+        built = build_remediations(self.config, self.resources, self.remediation_types,
+                                   self.engine.last_observation)
+        remediator = Remediator(self.config, self.engine, self.ledger, self.metrics, built,
+                                self._probe_passed, self.clock)
+        remediator.in_maintenance = lambda probe: in_maintenance(
+            self.config.maintenance, probe, self.clock.time())
+        remediator.refresh_gauges()
+        return remediator
+
+    def _on_result(self, event: ResultEvent) -> None:
+        self.remediator.on_event(event)
+
+    async def _probe_passed(self, probe: str, since: float) -> bool:
+        last = self.engine.last.get(probe)
+        return last is not None and last.observation.ok and last.at >= since
 
     def _skipped(self, job: Job, missed: int) -> None:
         self.metrics.skipped.labels(probe=job.name).inc(missed)
@@ -148,6 +176,8 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         await self.scheduler.stop(self.config.watchdog.shutdown_grace)
+        # An action being verified is left in the ledger; the next start verifies it.
+        await self.remediator.drain(self.config.watchdog.shutdown_grace)
         await close_jobs(self._jobs)
         await self.notifier.aclose()
         await self.resources.aclose()
@@ -191,6 +221,7 @@ class Daemon:
         self.config = new
         self.engine.reconfigure(new)
         await self.notifier.reconfigure(new)
+        self.remediator = self._remediator()
         self.scheduler = self._scheduler()
         self._start_jobs()
         self._loaded()

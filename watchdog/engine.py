@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from watchdog.classifier import Policy, Track, Transition, Verdict, classify
 from watchdog.config import Config, ProbeSpec
-from watchdog.incidents import Change, Incident, IncidentBook
+from watchdog.incidents import Change, Incident, IncidentBook, track_to_json
 from watchdog.metrics import Metrics
 from watchdog.observation import Observation, Status
 from watchdog.scheduler import Job, RunInfo
@@ -59,10 +59,10 @@ def policy_for(spec: ProbeSpec, config: Config) -> Policy:
 
 class Engine:
     def __init__(self, config: Config, book: IncidentBook, metrics: Metrics,
-                 wall: Any) -> None:
+                 wall: Callable[[], float]) -> None:
         self.book = book
         self.metrics = metrics
-        self._wall = wall  # a callable returning wall-clock seconds
+        self.wall: Callable[[], float] = wall  # wall-clock seconds
         self.tracks: dict[str, Track] = book.tracks()
         self.last: dict[str, LastRun] = {}
         self.config = config
@@ -75,7 +75,7 @@ class Engine:
         removed = set(self.policies) - set(config.probes)
         self.config = config
         self.policies = {name: policy_for(spec, config) for name, spec in config.probes.items()}
-        for incident in self.book.resolve_orphans(config.probes, self._wall(),
+        for incident in self.book.resolve_orphans(config.probes, self.wall(),
                                                   "probe removed from the config"):
             log.info("incident %d resolved: probe %s is no longer configured", incident.id,
                      incident.probe)
@@ -90,7 +90,7 @@ class Engine:
         policy = self.policies.get(job.name)
         if policy is None:
             return  # a run that finished after its probe was removed by a reload
-        now = self._wall()
+        now = self.wall()
         verdict = classify(policy, self.tracks.get(job.name, Track()), obs, now)
         self.tracks[job.name] = verdict.track
         spec = self.config.probes[job.name]
@@ -100,6 +100,34 @@ class Engine:
         if change is not None:
             self._announce(change)
         self._publish(ResultEvent(job.name, obs, verdict, change, now))
+
+    def escalate(self, probe: str, reason: str) -> Incident | None:
+        """Raise the probe's open incident one level (remediation failed or quarantined)."""
+        track = self.tracks.get(probe)
+        if track is None or not track.failing or track.severity is None:
+            return None
+        severity = self.config.severity.raised(track.severity)
+        change = self.book.escalate(probe, severity, reason, self.wall())
+        if change is None:
+            return None
+        # The classifier keeps the worst severity while open, so this sticks.
+        self.tracks[probe] = replace(track, severity=severity, escalated=True)
+        self.book.store.save_track(probe, track_to_json(self.tracks[probe]))
+        log.error("incident %d escalated to %s: %s", change.incident.id, severity.upper(),
+                  scrub(reason))
+        self._announce(change)
+        last = self.last.get(probe)
+        if last is not None:
+            verdict = Verdict(self.tracks[probe], change.transition)
+            self._publish(ResultEvent(probe, last.observation, verdict, change, self.wall()))
+        return change.incident
+
+    def failing_probes(self) -> list[str]:
+        return [name for name, track in self.tracks.items() if track.failing]
+
+    def last_observation(self, probe: str) -> Observation | None:
+        last = self.last.get(probe)
+        return None if last is None else last.observation
 
     def _publish(self, event: ResultEvent) -> None:
         for subscriber in self.subscribers:

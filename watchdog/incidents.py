@@ -137,6 +137,20 @@ class IncidentBook:
                        (verdict.track.severity, cause, summary, hint, now, incident_id))
         return incident_id
 
+    def escalate(self, probe: str, severity: str, reason: str, now: float) -> Change | None:
+        """Raise the open incident of `probe` to `severity`, with the reason in its timeline."""
+        with self.store.transaction() as db:
+            row = db.execute("SELECT id FROM incidents WHERE probe = ? AND status = 'open'",
+                             (probe,)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE incidents SET severity = ?, updated_at = ? WHERE id = ?",
+                       (severity, now, row["id"]))
+            db.execute("INSERT INTO incident_events (incident_id, at, kind, severity, summary) "
+                       "VALUES (?, ?, 'escalate', ?, ?)", (row["id"], now, severity, scrub(reason)))
+            current = db.execute("SELECT * FROM incidents WHERE id = ?", (row["id"],)).fetchone()
+        return Change(Transition.UPDATE, Incident.from_row(current))
+
     def resolve_orphans(self, configured: Iterable[str], now: float, why: str) -> list[Incident]:
         """Resolve open incidents whose probe is no longer configured."""
         names = set(configured)

@@ -1,7 +1,7 @@
 """Maintenance windows: is a probe inside one right now? (one-off or recurring, cron-style)
 
-During a window incidents are still recorded; notifications are held, and remediations
-run only where the window says `remediate: true` (`remediation_allowed`).
+During a window incidents are still recorded and notifications are held; the remediation
+stage asks `in_maintenance` and follows each remediation's own `in_maintenance` flag.
 """
 
 from __future__ import annotations
@@ -32,7 +32,5 @@ def window_for(windows: Iterable[MaintenanceWindow], probe: str,
     return None
 
 
-def remediation_allowed(windows: Iterable[MaintenanceWindow], probe: str, now: float) -> bool:
-    """For the remediation stage: no actions inside a window unless it says `remediate`."""
-    window = window_for(windows, probe, now)
-    return window is None or window.remediate
+def in_maintenance(windows: Iterable[MaintenanceWindow], probe: str, now: float) -> bool:
+    return window_for(windows, probe, now) is not None

@@ -52,6 +52,16 @@ class Metrics:
                                "1 if the last config (re)load succeeded")
         self.reload_ts = gauge("config_last_reload_success_timestamp_seconds",
                                "When the config was last loaded successfully")
+        self.remediation_attempts = counter(
+            "remediation_attempts",
+            "Remediation decisions by outcome: succeeded, failed, verify_failed, would_act, "
+            "refused, skipped", ("remediation", "outcome"))
+        self.remediation_skips = counter(
+            "remediation_skips", "Remediations held back, by the gate that held them",
+            ("remediation", "gate"))
+        self.remediation_quarantined = gauge(
+            "remediation_quarantined", "1 while the remediation's target is quarantined",
+            ("remediation",))
         self.build_info = gauge("build_info", "Version of runbook-watchdog", ("version",))
         self.build_info.labels(version=__version__).set(1)
 

@@ -31,7 +31,7 @@ from watchdog.messages import Message, Templates, age, sev_label, when
 from watchdog.notify_models import ChannelBase
 from watchdog.notify_store import NotifyStore, parents
 from watchdog.observation import Status
-from watchdog.postmortem import draft_path
+from watchdog.postmortem import describe_action, draft_path, remediation_actions
 from watchdog.postmortem import write as write_postmortem
 from watchdog.state import StateStore
 
@@ -289,7 +289,9 @@ class Notifier:
 
     def _actions(self, incident_id: int) -> str:
         events = [e for e in self.engine.book.events(incident_id) if e["kind"] not in _QUIET]
-        return "; ".join(f"{e['kind']}: {e['summary']}" for e in events) or "none yet"
+        said = [f"{e['kind']}: {e['summary']}" for e in events]
+        said += [describe_action(a) for a in remediation_actions(self.store, incident_id)]
+        return "; ".join(said) or "none yet"
 
     def _what_changed(self, incident: Incident) -> str:
         events = self.engine.book.events(incident.id)

@@ -100,7 +100,6 @@ class MaintenanceWindow(Strict):
     cron: str | None = None
     duration: Duration | None = None
     timezone: str = "UTC"
-    remediate: bool = False  # remediations run during the window only if true
 
     @field_validator("cron")
     @classmethod

@@ -83,8 +83,27 @@ def _event_line(probe: str, event: dict[str, Any]) -> str:
 def _actions(book: IncidentBook, incident_id: int) -> list[str]:
     rows = [e for e in book.events(incident_id) if e["kind"] not in _KIND_WORDS
             and e["kind"] != "evidence"]
-    return [f"- {_stamp(e['at'])} {e['kind']}: {scrub(e['summary'] or '')}" for e in rows] or \
-        ["- none recorded"]
+    lines = [f"- {_stamp(e['at'])} {e['kind']}: {scrub(e['summary'] or '')}" for e in rows]
+    lines += [f"- {_stamp(a['started_at'])} {describe_action(a)}"
+              for a in remediation_actions(book.store, incident_id)]
+    return lines or ["- none recorded"]
+
+
+def remediation_actions(store: StateStore, incident_id: int) -> list[dict[str, Any]]:
+    """The remediation stage's actions for this incident (none if it never ran here)."""
+    try:
+        rows = store.query("SELECT remediation, target, mode, state, outcome, started_at "
+                           "FROM remediation_actions WHERE incident_id = ? ORDER BY id",
+                           (incident_id,))
+    except StateError:
+        return []
+    return [dict(r) for r in rows]
+
+
+def describe_action(action: dict[str, Any]) -> str:
+    outcome = f" — {scrub(action['outcome'])}" if action.get("outcome") else ""
+    return f"{action['remediation']} on {action['target']} ({action['mode']}): " \
+           f"{action['state']}{outcome}"
 
 
 def _evidence(book: IncidentBook, incident_id: int) -> list[str]:

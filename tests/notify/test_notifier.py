@@ -170,3 +170,28 @@ def test_secrets_in_channel_config_are_scrubbed_from_messages(tmp_path: Path) ->
     SCRUBBER.register(config.secrets)
     h.feed("backend", failed("bad_status", "upstream said token 9:TOPSECRET is bad"))
     assert "TOPSECRET" not in h.outbox()[0]["message"]
+
+
+def test_an_escalation_by_a_later_stage_is_an_update_message(
+        tmp_path: Path, receiver: Receiver) -> None:
+    config = _load(tmp_path, {"backend": _http(runbook="3.1")},
+                   {"hook": {"type": "webhook", "url": receiver.url()}})
+    h = Harness(config)
+
+    async def scenario() -> None:
+        await h.notifier.start()
+        try:
+            h.feed("backend", failed("bad_status", "HTTP 503"))
+            h.engine.escalate("backend", "restart did not help: quarantined")
+            h.notifier.post_update(1, "rollback to the previous tag started")
+            await until(lambda: len(receiver.received) == 3)
+        finally:
+            await h.notifier.aclose()
+
+    asyncio.run(scenario())
+    started, escalated, action = (r.body["text"] for r in receiver.received)
+    assert started.startswith("🚨 [SEV-2] Started")
+    assert escalated.startswith("🔄 [SEV-1] Update: ")
+    assert "Change: severity SEV-2 → SEV-1" in escalated
+    assert "escalate: restart did not help: quarantined" in escalated  # actions taken
+    assert "Change: rollback to the previous tag started" in action

@@ -12,7 +12,7 @@ from watchdog.config import load_config
 from watchdog.cron import parse_cron
 from watchdog.errors import ConfigError
 from watchdog.flapping import Flap, on_change, settled
-from watchdog.maintenance import remediation_allowed, window_for
+from watchdog.maintenance import in_maintenance, window_for
 from watchdog.messages import Templates, sev_label
 from watchdog.notify_models import FlappingConfig, MaintenanceWindow
 
@@ -51,8 +51,7 @@ def test_a_recurring_window_is_active_for_its_duration_after_each_start() -> Non
     assert window_for([window], "db", inside) is window
     assert window_for([window], "db", after) is None
     assert window_for([window], "web", inside) is None
-    assert not remediation_allowed([window], "db", inside)
-    assert remediation_allowed([window.model_copy(update={"remediate": True})], "db", inside)
+    assert in_maintenance([window], "db", inside) and not in_maintenance([window], "db", after)
 
 
 def test_a_window_in_another_time_zone_uses_its_local_time() -> None:

@@ -1,0 +1,171 @@
+"""Config loading: the issue's example validates; every error names file and key, all at once."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from probes.http import HttpProbe
+from watchdog.config import load_config
+from watchdog.errors import ConfigError
+from watchdog.registry import DuplicatePluginError, Registry
+
+EXAMPLE = """\
+watchdog:
+  listen: 127.0.0.1:9877
+  state_dir: /var/lib/runbook-watchdog
+  env_file: /opt/backend/.env          # optional; missing file is an error only if a ${VAR} needs it
+severity:
+  levels:
+    sev1: {meaning: "Site fully down or unable to process payments", response: 15m}
+    sev2: {meaning: "Major feature broken for a large share of users", response: 1h}
+    sev3: {meaning: "Minor / cosmetic issue, isolated user reports", response: 24h}
+    sev4: {meaning: "No user impact, hygiene item"}
+  escalate: {reports: 10, within: 5m}
+probes:
+  backend-health:
+    type: http
+    url: https://amn.gg/api/health
+    interval: 15s
+    timeout: 5s
+    severity: sev1
+    fail_after: 2
+    recover_after: 1
+    runbook: "3.1"
+remediations: {}
+"""
+TYPES: Registry[object] = Registry("probe", {"http": HttpProbe})
+
+
+def write(tmp_path: Path, text: str, name: str = "watchdog.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems(path: Path, environ: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, probes=TYPES, environ=environ or {})
+    return [str(p) for p in info.value.problems]
+
+
+def test_the_issue_example_validates_as_written(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, EXAMPLE), probes=TYPES, environ={})
+    probe = config.probes["backend-health"]
+    assert (probe.common.interval, probe.common.timeout, probe.common.severity) == (15, 5, "sev1")
+    assert probe.params.url == "https://amn.gg/api/health"  # type: ignore[attr-defined]
+    assert config.severity.levels["sev2"].response == 3600
+    assert config.severity.escalate is not None and config.severity.escalate.within == 300
+
+
+def test_the_bundled_config_validates(tmp_path: Path) -> None:
+    bundled = Path(__file__).resolve().parent.parent / "config" / "watchdog.yaml"
+    config = load_config(bundled, environ={})
+    assert "backend-health" in config.probes
+
+
+def test_an_unknown_key_names_file_and_key_path(tmp_path: Path) -> None:
+    path = write(tmp_path, EXAMPLE.replace("    fail_after: 2", "    fail_aftr: 2"))
+    assert problems(path) == [
+        f"{path}: probes.backend-health.fail_aftr: unknown key (did you mean 'fail_after'?)"]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("interval: 15s", "interval: 15 parsecs") \
+        .replace("fail_after: 2", "fail_after: many") \
+        .replace("url: https://amn.gg/api/health", "url: ${HEALTH_URL}") \
+        .replace("listen: 127.0.0.1:9877", "listen: nowhere")
+    found = problems(write(tmp_path, text))
+    keys = sorted(p.split(": ")[1] for p in found)
+    assert keys == ["probes.backend-health.fail_after", "probes.backend-health.interval",
+                    "probes.backend-health.url", "watchdog.listen"]
+    assert any("'15 parsecs' is not a duration" in p for p in found)
+    assert any("valid integer" in p for p in found)
+    assert any("${HEALTH_URL} is not set" in p and "env_file /opt/backend/.env does not exist" in p
+               for p in found)
+
+
+def test_variables_come_from_the_environment_then_the_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / "backend.env"
+    env_file.write_text("# the backend's .env\nHEALTH_URL=http://from-file/health\n"
+                        "export OTHER='x y'\n")
+    text = EXAMPLE.replace("/opt/backend/.env", str(env_file)) \
+        .replace("https://amn.gg/api/health", "${HEALTH_URL}")
+    path = write(tmp_path, text)
+    from_file = load_config(path, probes=TYPES, environ={})
+    from_env = load_config(path, probes=TYPES, environ={"HEALTH_URL": "http://from-env/h"})
+    assert from_file.probes["backend-health"].params.url == "http://from-file/health"  # type: ignore[attr-defined]
+    assert from_env.probes["backend-health"].params.url == "http://from-env/h"  # type: ignore[attr-defined]
+
+
+def test_defaults_and_dollar_escapes(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("https://amn.gg/api/health", "${NOPE:-http://fallback}/$$x")
+    config = load_config(write(tmp_path, text), probes=TYPES, environ={})
+    assert config.probes["backend-health"].params.url == "http://fallback/$x"  # type: ignore[attr-defined]
+
+
+def test_timeout_must_be_less_than_interval(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, EXAMPLE.replace("timeout: 5s", "timeout: 20s")))
+    assert len(found) == 1 and "probes.backend-health: timeout (20s)" in found[0]
+
+
+def test_unknown_type_and_severity(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("type: http", "type: htp").replace("severity: sev1\n", "severity: p1\n")
+    found = problems(write(tmp_path, text))
+    assert any("probes.backend-health.type: unknown probe type 'htp' (known: http)" in p
+               for p in found)
+
+
+def test_unknown_severity_names_the_levels(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, EXAMPLE.replace("severity: sev1\n", "severity: p1\n")))
+    assert found == [f"{tmp_path / 'watchdog.yaml'}: probes.backend-health.severity: "
+                     "unknown severity 'p1' (levels: sev1, sev2, sev3, sev4)"]
+
+
+def test_depends_on_must_name_another_probe(tmp_path: Path) -> None:
+    text = EXAMPLE.replace('runbook: "3.1"', 'runbook: "3.1"\n    depends_on: [mongo]')
+    assert problems(write(tmp_path, text))[0].endswith(
+        "probes.backend-health.depends_on: 'mongo' is not another configured probe")
+
+
+def test_wrong_type_for_a_section(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, "probes: [a, b]\n"))
+    assert found == [f"{tmp_path / 'watchdog.yaml'}: probes: Input should be a valid dictionary"]
+
+
+def test_yaml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, "watchdog:\n  listen: [oops\n"))
+    assert len(found) == 1 and "line 3" in found[0] and "invalid YAML" in found[0]
+
+
+def test_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, "watchdog: {}\nwatchdog: {}\n"))
+    assert "key 'watchdog' appears twice" in found[0]
+
+
+def test_a_missing_file_names_it(tmp_path: Path) -> None:
+    found = problems(tmp_path / "absent.yaml")
+    assert found == [f"{tmp_path / 'absent.yaml'}: <top level>: cannot read: "
+                     "No such file or directory"]
+
+
+def test_secrets_are_collected_for_the_scrubber(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("url: https://amn.gg/api/health",
+                           "url: https://u:pw-in-url@amn.gg/api/health\n"
+                           "    secret_headers: {X-Api-Key: '${KEY}'}")
+    config = load_config(write(tmp_path, text), probes=TYPES, environ={"KEY": "k-secret"})
+    assert set(config.secrets) >= {"pw-in-url", "k-secret"}
+
+
+def test_a_duplicate_plugin_name_is_rejected() -> None:
+    registry: Registry[object] = Registry("probe", {"http": HttpProbe})
+    with pytest.raises(DuplicatePluginError, match="'http'"):
+        registry.register("http", object)
+
+
+def test_entry_points_provide_the_http_probe() -> None:
+    from watchdog.registry import PROBE_GROUP
+
+    assert Registry.from_entry_points(PROBE_GROUP, "probe")["http"] is HttpProbe

@@ -1,0 +1,320 @@
+"""The remediation policy at work: one runtime, its ledger and journal, on a manual clock.
+
+The action here is a recording fake (`RecordingAction`): these tests are about the
+policy, which is the same for every action; each real action is tested against its real
+peer in its own module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from probes.http import HttpProbe
+from watchdog.clock import ManualClock, settle
+from watchdog.config import load_config
+from watchdog.engine import Engine
+from watchdog.incidents import IncidentBook
+from watchdog.journal import Ledger
+from watchdog.metrics import Metrics
+from watchdog.observation import Observation, Status
+from watchdog.probe import Resources
+from watchdog.registry import Registry
+from watchdog.remediation import ActionParams, ActionRefused, Plan, Trigger
+from watchdog.remediator import Remediator, build_remediations
+from watchdog.scheduler import Job, RunInfo
+from watchdog.state import StateStore
+
+DOWN = Observation(Status.FAILED, "bad_status", "HTTP 503")
+UP = Observation(Status.OK, "ok", "HTTP 200")
+HUNG = Observation(Status.UNKNOWN, "probe_hung", "could not tell")
+
+
+class RecordingParams(ActionParams):
+    target: str = "nickapp-backend"
+    verify_ok: bool = True
+    refuse: str | None = None
+
+
+class RecordingAction:
+    """A fake action that records what it was asked to do."""
+
+    Params: ClassVar[type[RecordingParams]] = RecordingParams
+    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
+
+    def __init__(self, params: RecordingParams, ctx: Any) -> None:
+        self.params = params
+        self.target = params.target
+        self.executed: list[Plan] = []
+
+    async def plan(self, trigger: Trigger) -> Plan:
+        if self.params.refuse:
+            raise ActionRefused(self.params.refuse)
+        return Plan(self.target, f"restart {self.target}", {"cause": trigger.cause})
+
+    async def execute(self, plan: Plan) -> Mapping[str, Any]:
+        self.executed.append(plan)
+        return {"restarted": plan.target}
+
+    async def verify(self, plan: Plan) -> bool:
+        return self.params.verify_ok
+
+
+BASE = """\
+watchdog:
+  state_dir: {state}
+  kill_switch: {kill}
+probes:
+  backend:
+    type: http
+    url: http://127.0.0.1:1/
+    severity: sev2
+    fail_after: 2
+    depends_on: [mongo]
+  mongo: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+  redis: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+  smtp: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+  sentry: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+remediations:
+  restart-backend:
+    type: recording
+    mode: {mode}
+    on: [backend]
+    after: 2
+    budget: {{attempts: 3, within: 30m}}
+    backoff: {{initial: 10s, max: 5m}}
+    verify: {{within: 3s}}
+    start_period: 0s
+"""
+
+
+class World:
+    def __init__(self, tmp: Path, mode: str = "auto", extra: str = "") -> None:
+        self.tmp = tmp
+        self.kill = tmp / "disable-remediation"
+        path = tmp / "watchdog.yaml"
+        path.write_text(BASE.format(state=tmp / "state", kill=self.kill, mode=mode)
+                        + extra)
+        self.config = load_config(
+            path, probes=Registry("probe", {"http": HttpProbe}),
+            remediations=Registry("remediation", {"recording": RecordingAction}), environ={})
+        self.clock = ManualClock()
+        self.store = StateStore.in_state_dir(tmp / "state")
+        self.metrics = Metrics(CollectorRegistry())
+        self.engine = Engine(self.config, IncidentBook(self.store), self.metrics, self.clock.time)
+        self.ledger = Ledger(self.store, tmp / "audit.jsonl")
+        self.remediator = self.new_remediator()
+
+    def new_remediator(self) -> Remediator:
+        types = {"recording": RecordingAction}
+        resources = Resources(self.config.watchdog, self.store, self.clock)
+        built = build_remediations(self.config, resources, types, self.engine.last_observation)
+        remediator = Remediator(self.config, self.engine, self.ledger, self.metrics, built,
+                                self._passed, self.clock)
+        self.engine.subscribers[:] = [remediator.on_event]
+        return remediator
+
+    async def _passed(self, probe: str, since: float) -> bool:
+        last = self.engine.last.get(probe)
+        return last is not None and last.observation.ok and last.at >= since
+
+    @property
+    def action(self) -> RecordingAction:
+        return self.remediator.remediations[0].action  # type: ignore[return-value]
+
+    async def observe(self, probe: str, obs: Observation, then: float = 15.0) -> None:
+        now = self.clock.monotonic()
+        self.engine.on_result(Job(probe, None, 15.0, 5.0), obs, RunInfo(now, now, 0.0))  # type: ignore[arg-type]
+        await settle()
+        await self.clock.advance(then)
+
+    def decisions(self) -> list[str]:
+        return [e["decision"] for e in self.ledger.entries()]
+
+    def outcome(self, outcome: str) -> float:
+        value = self.metrics.registry.get_sample_value(
+            "runbook_watchdog_remediation_attempts_total",
+            {"remediation": "restart-backend", "outcome": outcome})
+        return value or 0.0
+
+
+def play(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_auto_acts_after_the_trigger_held_and_reports_success_only_after_verify(
+        tmp_path: Path) -> None:
+    async def go() -> World:
+        w = World(tmp_path)
+        await w.observe("backend", DOWN)
+        assert w.action.executed == []  # after: 2
+        await w.observe("backend", DOWN)
+        return w
+
+    w = play(go())
+    assert [p.summary for p in w.action.executed] == ["restart nickapp-backend"]
+    assert w.decisions() == ["acted", "succeeded"]
+    assert w.outcome("succeeded") == 1.0
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [a["decision"] for a in audit] == ["acted", "succeeded"]
+    assert audit[0]["probe"] == "backend" and audit[0]["incident_id"] == 1
+
+
+def test_dry_run_journals_what_it_would_do_and_does_nothing(tmp_path: Path) -> None:
+    async def go() -> World:
+        w = World(tmp_path, mode="dry-run")
+        for _ in range(3):
+            await w.observe("backend", DOWN)
+        return w
+
+    w = play(go())
+    assert w.action.executed == []
+    entries = w.ledger.entries()
+    assert entries[0]["decision"] == "would_act"
+    assert entries[0]["reason"] == "would restart nickapp-backend"
+    assert w.outcome("would_act") >= 1
+
+
+def test_a_broken_fix_is_tried_within_budget_then_quarantined_and_escalated(
+        tmp_path: Path) -> None:
+    """Four simulated hours of failure: three attempts, one quarantine, no loop."""
+
+    async def long_outage() -> World:
+        w = World(tmp_path, extra="    verify_ok: false\n")
+        for _ in range(4 * 60 * 4):  # 4 h of 15 s cycles
+            await w.observe("backend", DOWN)
+        return w
+
+    w = play(long_outage())
+    assert len(w.action.executed) == 3
+    decisions = w.decisions()
+    assert decisions.count("verify_failed") == 3
+    assert decisions.count("quarantined") == 1
+    assert w.ledger.is_quarantined("nickapp-backend")
+    [incident] = w.engine.book.open_incidents()
+    # sev2 -> sev1 by the first failed verification (then it stays at the top)
+    assert incident.severity == "sev1"
+    kinds = [e["kind"] for e in w.engine.book.events(incident.id)]
+    assert "escalate" in kinds
+    assert w.metrics.registry.get_sample_value(
+        "runbook_watchdog_remediation_quarantined", {"remediation": "restart-backend"}) == 1.0
+
+    # an operator resets the target: the budget refills and the policy may act again
+    assert w.ledger.reset("nickapp-backend", w.clock.time())
+
+    async def after_reset() -> int:
+        w.remediator = w.new_remediator()
+        await w.observe("backend", DOWN)
+        return len(w.action.executed)
+
+    assert play(after_reset()) == 1
+
+
+def test_backoff_spaces_attempts_and_a_success_counts_against_the_budget(tmp_path: Path) -> None:
+    async def go() -> World:
+        w = World(tmp_path)
+        for _ in range(20):  # failing on and on, though each fix "succeeds"
+            await w.observe("backend", DOWN, then=5.0)
+        return w
+
+    w = play(go())
+    assert len(w.action.executed) == 3  # healed 3 times in 30 min: the 4th is refused
+    assert w.ledger.is_quarantined("nickapp-backend")
+
+
+def test_the_kill_switch_stops_every_action_and_is_journaled_once(tmp_path: Path) -> None:
+    async def go() -> World:
+        w = World(tmp_path)
+        w.kill.touch()
+        for _ in range(6):
+            await w.observe("backend", DOWN)
+        return w
+
+    w = play(go())
+    assert w.action.executed == []
+    assert w.decisions() == ["skipped"]
+    assert w.ledger.entries()[0]["reason"].startswith("kill_switch")
+
+
+def test_no_action_on_a_dependent_while_its_dependency_fails(tmp_path: Path) -> None:
+    async def go() -> World:
+        w = World(tmp_path)
+        await w.observe("mongo", DOWN, then=0)
+        for _ in range(3):
+            await w.observe("backend", DOWN)
+        return w
+
+    w = play(go())
+    assert w.action.executed == []
+    assert "dependency: dependency failing: mongo" in w.ledger.entries()[0]["reason"]
+
+
+def test_many_probes_failing_at_once_is_a_storm_alert_dont_act(tmp_path: Path) -> None:
+    async def go() -> World:
+        w = World(tmp_path)
+        for probe in ("redis", "smtp", "sentry"):
+            await w.observe(probe, DOWN, then=0)
+        for _ in range(3):
+            await w.observe("backend", DOWN)
+        return w
+
+    w = play(go())
+    assert w.action.executed == []
+    assert w.ledger.entries()[0]["reason"].startswith("storm")
+
+
+def test_unknown_never_triggers_an_action(tmp_path: Path) -> None:
+    async def go() -> World:
+        w = World(tmp_path)
+        await w.observe("backend", DOWN)
+        for _ in range(5):
+            await w.observe("backend", HUNG)
+        return w
+
+    w = play(go())
+    assert w.action.executed == [] and w.decisions() == []
+
+
+def test_a_refusing_action_is_journaled_as_refused(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+
+    async def go() -> World:
+        w = World(tmp_path, extra="    refuse: no previous image recorded\n")
+        await w.observe("backend", DOWN)
+        await w.observe("backend", DOWN)
+        return w
+
+    w = play(go())
+    assert w.action.executed == []
+    assert w.ledger.entries()[-1]["decision"] == "refused"
+    assert w.ledger.entries()[-1]["reason"] == "no previous image recorded"
+
+
+def test_an_action_found_in_flight_after_a_crash_is_verified_not_repeated(tmp_path: Path) -> None:
+    async def crash_then_restart() -> World:
+        w = World(tmp_path)
+        w.ledger.begin("restart-backend", "nickapp-backend", "auto", "backend", 1,
+                       {"summary": "restart nickapp-backend", "detail": {}}, w.clock.time())
+        w.remediator.resume()
+        await settle()
+        await asyncio.gather(*w.remediator.tasks)
+        return w
+
+    w = play(crash_then_restart())
+    assert w.action.executed == []
+    assert w.decisions() == ["resumed", "succeeded"]
+    assert w.ledger.unfinished() == []
+
+
+@pytest.mark.parametrize("mode", ["auto", "dry-run"])
+def test_single_flight_per_target(tmp_path: Path, mode: str) -> None:
+    w = World(tmp_path, mode=mode)
+    first = w.ledger.begin("a", "t", "auto", None, None, {}, 1.0)
+    second = w.ledger.begin("b", "t", "auto", None, None, {}, 2.0)
+    assert first is not None and second is None

@@ -1,0 +1,107 @@
+"""Stage 5 of the pipeline, remediation: the action contract.
+
+An action type is a class found through the `runbook_watchdog.remediations` entry-point
+group, built as `ActionType(params, ctx)`. It never decides *whether* to act (the policy
+does, the same for every action); it says *what* it would do (`plan`), does it
+(`execute`), and proves it worked (`verify`). A plan is journaled before execution, so
+dry-run can say "would roll back to sha256:…" and a restart after a crash verifies the
+recorded plan instead of acting twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from watchdog.clock import Clock
+from watchdog.config_models import WatchdogSettings
+from watchdog.observation import Observation
+from watchdog.probe import Resources
+from watchdog.state import StateStore
+
+T = TypeVar("T")
+
+
+class ActionParams(BaseModel):
+    """Base of every action type's own config keys: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActionRefused(Exception):
+    """The action will not plan: nothing safe to do (no previous image, operator stop...)."""
+
+
+class ActionFailed(Exception):
+    """Execution failed; the message says where (scrubbed before it is journaled)."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why the policy is considering an action: a probe's failing observation."""
+
+    probe: str
+    cause: str
+    observation: Observation
+    incident_id: int | None
+    at: float  # wall-clock time
+    operator: bool = False  # `runbook-watchdog remediate` rather than a probe
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an action will do, recorded before it is done."""
+
+    target: str  # what single-flight, budgets and quarantine are keyed on
+    summary: str  # one line for people: "roll back nickapp-backend to sha256:…"
+    detail: Mapping[str, Any] = field(default_factory=dict)  # JSON-able, for execute/verify
+
+
+class Action(Protocol):
+    Params: ClassVar[type[BaseModel]]
+    # "failing": when the trigger has failed `after` cycles; "open": when an incident opens.
+    fires_on: ClassVar[Literal["failing", "open"]]
+
+    async def plan(self, trigger: Trigger) -> Plan:
+        """Decide what to do; raise ActionRefused when nothing safe can be done."""
+        ...
+
+    async def execute(self, plan: Plan) -> Mapping[str, Any]:
+        """Do it; return how to undo it (JSON-able, may be empty); raise ActionFailed."""
+        ...
+
+    async def verify(self, plan: Plan) -> bool:
+        """True once the action's own effect is observable (the image runs, writes work)."""
+        ...
+
+
+class ActionContext:
+    """What one remediation instance is given."""
+
+    def __init__(self, name: str, resources: Resources,
+                 last: Callable[[str], Observation | None]) -> None:
+        self.name = name
+        self.resources = resources
+        self._last = last
+
+    @property
+    def settings(self) -> WatchdogSettings:
+        return self.resources.settings
+
+    @property
+    def store(self) -> StateStore | None:
+        return self.resources.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.resources.clock
+
+    def last_observation(self, probe: str) -> Observation | None:
+        """The latest observation of a probe (for plans that depend on what it saw)."""
+        return self._last(probe)
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, timeout: float = 30.0) -> T:
+        return await self.resources.run_blocking(fn, *args, timeout=timeout)
