@@ -154,7 +154,7 @@ def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
     store = StateStore(db, readonly=True)
     book = IncidentBook(store)
     items = book.all_incidents() if args.all else book.open_incidents()
-    links = parents(store)
+    links = parents(store, history=True)
     if args.format == "json":
         print(json.dumps([{**i.to_dict(), "attached_to": links.get(i.id)} for i in items],
                          indent=2))

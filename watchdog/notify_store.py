@@ -215,11 +215,14 @@ def remove_silence(store: StateStore, silence_id: int, now: float) -> bool:
         return cur.rowcount > 0
 
 
-def parents(store: StateStore) -> dict[int, int]:
-    """child incident id -> the incident it is attached to (empty before any grouping)."""
+def parents(store: StateStore, *, history: bool = False) -> dict[int, int]:
+    """child incident id -> the incident it is attached to (empty before any grouping).
+
+    With `history`, also symptoms released when their root resolved first.
+    """
+    where = "" if history else " WHERE detached_at IS NULL"
     try:
-        rows = store.query("SELECT child_id, parent_id FROM incident_links "
-                           "WHERE detached_at IS NULL")
+        rows = store.query(f"SELECT child_id, parent_id FROM incident_links{where}")  # noqa: S608
     except StateError:
         return {}  # a read-only view of a database the notification stage never touched
     return {int(r["child_id"]): int(r["parent_id"]) for r in rows}
