@@ -12,6 +12,7 @@ PACKAGES=(
   dnsmasq-base        # real DNS server with TXT records for the mail_dns probe (no service unit)
   systemd             # systemd-analyze verify / security on the unit file
   chromium            # headless browser for the status page
+  prometheus-alertmanager  # real Alertmanager v2 API for the notification channel
 )
 
 missing=()

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from watchdog import __version__
+from watchdog import __version__, notify_cli
 from watchdog.classifier import instant_severity
 from watchdog.clock import SystemClock
 from watchdog.config import Config, default_config_path, load_config
@@ -24,6 +24,7 @@ from watchdog.engine import observation_json, policy_for
 from watchdog.errors import ConfigError, StateError, WatchdogError
 from watchdog.incidents import Incident, IncidentBook
 from watchdog.logsetup import setup_logging
+from watchdog.notify_store import parents
 from watchdog.observation import Observation, Status
 from watchdog.probe import Resources
 from watchdog.registry import PROBE_GROUP, Registry
@@ -67,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
                             help="the running daemon's probes, incidents and lease")
     status.add_argument("--url", help="the daemon's listener (default: watchdog.listen)")
     status.add_argument("--format", choices=("text", "json"), default="text")
+    top.set_defaults(handlers=notify_cli.add_parsers(sub, common))
     return top
 
 
@@ -80,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"run": cmd_run, "check": cmd_check, "validate": cmd_validate,
                "incidents": cmd_incidents, "remediations": cmd_remediations,
                "reset": cmd_reset, "remediate": cmd_remediate,
-               "status": cmd_status}[args.command]
+               "status": cmd_status, **args.handlers}[args.command]
     try:
         return int(handler(args, path))
     except ConfigError as exc:
@@ -169,14 +171,16 @@ def _existing_state(config: Config, readonly: bool = True) -> StateStore:
 
 
 def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
-    config = load_config(path)
-    book = IncidentBook(_existing_state(config))
+    store = _existing_state(load_config(path))
+    book = IncidentBook(store)
     items = book.all_incidents() if args.all else book.open_incidents()
+    links = parents(store, history=True)
     if args.format == "json":
-        print(json.dumps([i.to_dict() for i in items], indent=2))
+        print(json.dumps([{**i.to_dict(), "attached_to": links.get(i.id)} for i in items],
+                         indent=2))
     else:
         for incident in items:
-            print(_incident_line(incident))
+            print(_incident_line(incident, links.get(incident.id)))
         if not items:
             print("no open incidents" if not args.all else "no incidents")
     return 0
@@ -192,10 +196,12 @@ def cmd_status(args: argparse.Namespace, path: Path) -> int:
     return 0
 
 
-def _incident_line(i: Incident) -> str:
+def _incident_line(i: Incident, parent: int | None = None) -> str:
     opened = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(i.opened_at))
     state = i.status if i.resolved_at is None else f"resolved after {i.duration or 0:.0f}s"
     runbook = f" [runbook {i.runbook}]" if i.runbook else ""
+    if parent is not None:
+        runbook += f" (symptom, attached to #{parent})"
     return f"#{i.id} {i.severity.upper()} {i.probe} {i.cause} since {opened} ({state}): " \
            f"{scrub(i.summary)}{runbook}"
 

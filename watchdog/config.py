@@ -28,6 +28,8 @@ from watchdog.config_models import (
 )
 from watchdog.envfile import read_env_file
 from watchdog.errors import ConfigError, ConfigProblem
+from watchdog.notify_models import MaintenanceWindow, NotifyConfig
+from watchdog.notify_models import cross_check as notify_cross_check
 from watchdog.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
 from watchdog.secrets import collect_secrets
 
@@ -69,6 +71,8 @@ class Config:
     probes: Mapping[str, ProbeSpec]
     remediations: Mapping[str, RemediationSpec]
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
 
 class _RootKeys(Strict):
@@ -76,6 +80,12 @@ class _RootKeys(Strict):
     severity: dict[str, Any] | None = None
     probes: dict[str, Any] | None = None
     remediations: dict[str, Any] | None = None
+    notify: dict[str, Any] | None = None
+    maintenance: list[Any] | None = None
+
+
+class _Maintenance(Strict):
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -194,15 +204,20 @@ class _Loader:
         probes = self.plugins(data.get("probes") or {}, "probes", ProbeCommon, probe_types)
         rems = self.plugins(data.get("remediations") or {}, "remediations", RemediationCommon,
                             rem_types)
-        if settings is None or severity is None:
+        notify = self.validate(NotifyConfig, data.get("notify") or {}, "notify")
+        windows = self.validate(_Maintenance, {"maintenance": data.get("maintenance") or []}, "")
+        if settings is None or severity is None or notify is None or windows is None:
             return None
         self.cross_check(severity, probes)
+        for key, message in notify_cross_check(notify, windows.maintenance, severity, probes):
+            self.problem(key, message)
         self.check_remediations(rems, probes)
         if self.problems:
             return None
-        secrets = collect_secrets([settings, *(s.params for s in probes.values()),
+        secrets = collect_secrets([settings, notify, *(s.params for s in probes.values()),
                                    *(s.params for s in rems.values())])
-        return Config(path, settings, severity, probes, rems, secrets=tuple(secrets))
+        return Config(path, settings, severity, probes, rems, secrets=tuple(secrets),
+                      notify=notify, maintenance=windows.maintenance)
 
     def validate(self, model: type[M], data: Any, key: str,
                  allowed: list[str] | None = None) -> M | None:

@@ -25,7 +25,9 @@ from watchdog.httpapi import HttpListener, StatusSource
 from watchdog.incidents import IncidentBook
 from watchdog.journal import Ledger
 from watchdog.lease import lease_for
+from watchdog.maintenance import in_maintenance
 from watchdog.metrics import Metrics
+from watchdog.notifications import Notifier
 from watchdog.observation import Observation, unknown
 from watchdog.probe import Probe, ProbeContext, Resources
 from watchdog.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
@@ -108,6 +110,9 @@ class Daemon:
         self.store = StateStore.in_state_dir(self.config.watchdog.state_dir)
         self.resources = Resources(self.config.watchdog, self.store, self.clock)
         self.engine = Engine(self.config, IncidentBook(self.store), self.metrics, self.clock.time)
+        self.notifier = Notifier(self.config, self.store, self.engine, self.clock)
+        self.notifier.subscribe()
+        await self.notifier.start()
         self.scheduler = self._scheduler()
         self.ledger = Ledger(self.store, self.config.watchdog.audit_file
                              or self.config.watchdog.state_dir / "audit.jsonl")
@@ -142,6 +147,8 @@ class Daemon:
                                    self.engine.last_observation)
         remediator = Remediator(self.config, self.engine, self.ledger, self.metrics, built,
                                 self._probe_passed, self.clock)
+        remediator.in_maintenance = lambda probe: in_maintenance(
+            self.config.maintenance, probe, self.clock.time())
         remediator.refresh_gauges()
         remediator.may_act = self.lease.may_act
         return remediator
@@ -183,6 +190,7 @@ class Daemon:
         # An action being verified is left in the ledger; the next start verifies it.
         await self.remediator.drain(self.config.watchdog.shutdown_grace)
         await close_jobs(self._jobs)
+        await self.notifier.aclose()
         await self.resources.aclose()
         await self.lease.aclose()
         await self.service.aclose()
@@ -212,8 +220,8 @@ class Daemon:
         return summary_line(len(self._jobs), severities, self.config.severity.levels)
 
     def status(self) -> dict[str, Any]:
-        return {**self.engine.status(), "remediations": self.remediator.status(),
-                "lease": self.lease.status()}
+        return {**self.notifier.decorate(self.engine.status()),
+                "remediations": self.remediator.status(), "lease": self.lease.status()}
 
     # -- reload ---------------------------------------------------------------------------
     def request_reload(self) -> None:
@@ -237,6 +245,7 @@ class Daemon:
         SCRUBBER.register(new.secrets)
         self.config = new
         self.engine.reconfigure(new)
+        await self.notifier.reconfigure(new)
         self.remediator = self._remediator()
         self.scheduler = self._scheduler()
         self._start_jobs()

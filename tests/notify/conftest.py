@@ -1,0 +1,146 @@
+"""Real peers for the notification tests: HTTP receivers, aiosmtpd, Alertmanager, the daemon."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import sys
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+
+from tests.peers.receiver import Receiver
+from tests.support import HttpPeer, Process, cli, daemon_env, free_port, port_open, wait_for
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    peer = Receiver(free_port()).start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+class Alertmanager:
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        (tmp / "am.yml").write_text("route: {receiver: blackhole, group_wait: 0s}\n"
+                                    "receivers: [{name: blackhole}]\n")
+        self.process = Process([_alertmanager(), f"--config.file={tmp / 'am.yml'}",
+                                f"--storage.path={tmp / 'am-data'}",
+                                f"--web.listen-address=127.0.0.1:{self.port}",
+                                "--cluster.listen-address="], tmp / "alertmanager.log")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(httpx.get(f"{self.url}/api/v2/alerts").raise_for_status().json())
+
+
+def _alertmanager() -> str:
+    found = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    assert found, "prometheus-alertmanager is missing: run scripts/install-test-deps.sh"
+    return found
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
+    am = Alertmanager(tmp_path)
+    am.process.start()
+    wait_for(lambda: httpx.get(f"{am.url}/-/ready").status_code == 200, what="alertmanager")
+    yield am
+    am.process.stop()
+
+
+@pytest.fixture
+def peers(tmp_path: Path) -> Iterator[dict[str, HttpPeer]]:
+    made = {name: HttpPeer(tmp_path).start() for name in ("mongo", "backend")}
+    yield made
+    for peer in made.values():
+        if peer.process is not None:
+            peer.process.stop()
+
+
+class Watchdog:
+    """The daemon as an operator runs it: its own process, a config file, its state dir."""
+
+    def __init__(self, tmp: Path, config: dict[str, Any]) -> None:
+        self.port = free_port()
+        self.state = tmp / "state"
+        config.setdefault("watchdog", {}).update(
+            listen=f"127.0.0.1:{self.port}", state_dir=str(self.state), spread="100ms")
+        self.config_path = tmp / "watchdog.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
+        self.log = tmp / "daemon.log"
+        self.process: Process | None = None
+
+    def start(self) -> Watchdog:
+        exe = str(Path(sys.executable).parent / "runbook-watchdog")
+        self.process = Process([exe, "run", "--config", str(self.config_path)], self.log,
+                               env=daemon_env()).start()
+        wait_for(lambda: port_open(self.port), what="watchdog listener")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def status(self) -> dict[str, Any]:
+        return dict(httpx.get(f"http://127.0.0.1:{self.port}/api/status").json())
+
+    def cli(self, *args: str) -> Any:
+        return cli(*args, "--config", str(self.config_path))
+
+    def outbox(self) -> list[dict[str, Any]]:
+        db = sqlite3.connect(f"file:{self.state / 'state.db'}?mode=ro", uri=True)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute("SELECT * FROM outbox ORDER BY id")]
+        finally:
+            db.close()
+
+    def root_incidents(self) -> list[dict[str, Any]]:
+        return list(self.status()["incidents"])
+
+
+def probe(url: str, **keys: Any) -> dict[str, Any]:
+    base = {"type": "http", "url": url, "interval": "300ms", "timeout": "200ms",
+            "fail_after": 1, "recover_after": 1}
+    return base | keys
+
+
+@pytest.fixture
+def watchdogs() -> Iterator[list[Watchdog]]:
+    started: list[Watchdog] = []
+    yield started
+    for w in started:
+        w.stop()

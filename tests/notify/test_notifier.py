@@ -1,0 +1,197 @@
+"""The notifier in-process, fed by the real engine: flapping, the SMTP skip, grouping order.
+
+Observations are fed to the engine directly (as the scheduler would); the receivers are
+real servers. `StandInSmtp` is a stand-in for the smtp probe type built in another issue:
+only its type name matters here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from probes.http import HttpProbe
+from tests.notify.conftest import Mailbox
+from tests.peers.receiver import Receiver
+from watchdog.clock import ManualClock
+from watchdog.config import Config, load_config
+from watchdog.engine import Engine
+from watchdog.incidents import IncidentBook
+from watchdog.metrics import Metrics
+from watchdog.notifications import Notifier
+from watchdog.notify_store import NotifyStore
+from watchdog.observation import Observation, failed, ok
+from watchdog.probe import ProbeParams
+from watchdog.registry import Registry
+from watchdog.scheduler import Job, RunInfo
+from watchdog.state import StateStore
+
+
+class StandInSmtp:
+    """Stand-in for the smtp probe type (never run: its results are fed in)."""
+
+    Params = ProbeParams
+    causes: ClassVar[frozenset[str]] = frozenset()
+
+
+def _load(tmp_path: Path, probes: dict[str, Any], channels: dict[str, Any],
+          **notify: Any) -> Config:
+    path = tmp_path / "watchdog.yaml"
+    path.write_text(yaml.safe_dump({
+        "watchdog": {"state_dir": str(tmp_path / "state")}, "probes": probes,
+        "notify": {"channels": channels, **notify}}))
+    return load_config(path, probes=Registry("probe", {"http": HttpProbe, "smtp": StandInSmtp}))
+
+
+class Harness:
+    def __init__(self, config: Config) -> None:
+        self.clock = ManualClock()
+        self.store = StateStore.in_state_dir(config.watchdog.state_dir)
+        self.engine = Engine(config, IncidentBook(self.store), Metrics(CollectorRegistry()),
+                             self.clock.time)
+        self.notifier = Notifier(config, self.store, self.engine, self.clock)
+        self.notifier.subscribe()
+
+    def feed(self, probe: str, obs: Observation) -> None:
+        self.engine.on_result(Job(probe, None, 30.0, 10.0), obs,  # type: ignore[arg-type]
+                              RunInfo(0.0, 0.0, 0.01))
+
+    def outbox(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.store.query("SELECT * FROM outbox ORDER BY id")]
+
+
+async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    """Await a condition while the loop keeps delivering (the async twin of wait_for)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
+
+
+def _http(**keys: Any) -> dict[str, Any]:
+    return {"type": "http", "url": "http://127.0.0.1:1/", "fail_after": 1} | keys
+
+
+def test_email_is_skipped_with_a_journal_note_while_the_smtp_probe_fails(
+        tmp_path: Path, mailbox: tuple[Mailbox, int], caplog: pytest.LogCaptureFixture) -> None:
+    box, port = mailbox
+    config = _load(tmp_path, {"mail-server": {"type": "smtp", "fail_after": 1},
+                              "backend": _http()},
+                   {"mail": {"type": "email", "host": "127.0.0.1", "port": port,
+                             "sender": "w@example.test", "to": ["oncall@example.test"]}})
+    h = Harness(config)
+
+    async def scenario() -> None:
+        await h.notifier.start()
+        try:
+            h.feed("mail-server", failed("refused", "SMTP refused the connection"))
+            await until(lambda: [r["status"] for r in h.outbox()] == ["skipped"])
+            h.feed("mail-server", ok("SMTP answers"))
+            h.feed("backend", failed("bad_status", "HTTP 503"))
+            await until(lambda: len(box.messages) == 2)
+        finally:
+            await h.notifier.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="watchdog.delivery"):
+        asyncio.run(scenario())
+    rows = h.outbox()
+    assert rows[0]["note"] == "the smtp probe 'mail-server' is failing"
+    assert "skipped: the smtp probe 'mail-server' is failing" in caplog.text
+    assert [(r["kind"], r["status"]) for r in rows] == \
+        [("started", "skipped"), ("resolved", "sent"), ("started", "sent")]
+    assert str(box.messages[0]["Subject"]).startswith("✅ [SEV-2] Resolved")
+    assert "mail-server" in str(box.messages[0]["Subject"])
+    assert "backend" in str(box.messages[1]["Subject"])
+
+
+def test_a_flapping_probe_gets_one_notice_then_one_when_it_settles(
+        tmp_path: Path, receiver: Receiver) -> None:
+    config = _load(tmp_path, {"backend": _http()},
+                   {"hook": {"type": "webhook", "url": receiver.url()}},
+                   flapping={"changes": 2, "within": "10m"})
+    h = Harness(config)
+
+    async def scenario() -> None:
+        await h.notifier.start()
+        try:
+            for _ in range(5):
+                h.feed("backend", failed("bad_status", "HTTP 503"))
+                h.feed("backend", ok("200"))
+            await until(lambda: len(receiver.received) == 3)
+            await h.clock.advance(601)
+            h.notifier.tick(h.clock.time())
+            await until(lambda: len(receiver.received) == 4)
+        finally:
+            await h.notifier.aclose()
+
+    asyncio.run(scenario())
+    kinds = [r.body["kind"] for r in receiver.received]
+    assert kinds == ["started", "resolved", "flapping", "settled"]
+    assert receiver.received[2].body["text"].startswith("🔁 [SEV-2] Flapping: backend changed "
+                                                        "state 3 times within 10m")
+    assert "it is now healthy" in receiver.received[3].body["text"]
+    held = [r for r in h.outbox() if r["status"] == "suppressed"]
+    assert held and {r["note"] for r in held} <= {"flapping", "its start was never announced"}
+
+
+def test_a_dependent_that_opened_first_is_attached_when_its_dependency_opens(
+        tmp_path: Path, receiver: Receiver) -> None:
+    config = _load(tmp_path, {"mongodb": _http(severity="sev1"),
+                              "backend": _http(depends_on=["mongodb"]),
+                              "worker": _http(depends_on=["backend"])},
+                   {"hook": {"type": "webhook", "url": receiver.url()}})
+    h = Harness(config)
+    h.feed("backend", failed("bad_status", "HTTP 503"))
+    h.feed("mongodb", failed("refused", "connection refused"))
+    h.feed("worker", failed("bad_status", "HTTP 502"))
+    status = h.notifier.decorate(h.engine.status())
+    assert [i["probe"] for i in status["incidents"]] == ["mongodb"]
+    assert [a["probe"] for a in status["incidents"][0]["attached"]] == ["backend", "worker"]
+    kinds = [(r["kind"], r["incident_id"]) for r in h.outbox()]
+    assert kinds == [("started", 1), ("started", 2)]  # backend paged before mongo opened
+    assert NotifyStore(h.store).parent_of(3) == 2
+
+
+def test_secrets_in_channel_config_are_scrubbed_from_messages(tmp_path: Path) -> None:
+    config = _load(tmp_path, {"backend": _http()},
+                   {"tg": {"type": "telegram", "bot_token": "9:TOPSECRET", "chat_id": "1",
+                           "api_url": "http://127.0.0.1:1"}})
+    assert "9:TOPSECRET" in config.secrets
+    h = Harness(config)
+    from watchdog.secrets import SCRUBBER
+    SCRUBBER.register(config.secrets)
+    h.feed("backend", failed("bad_status", "upstream said token 9:TOPSECRET is bad"))
+    assert "TOPSECRET" not in h.outbox()[0]["message"]
+
+
+def test_an_escalation_by_a_later_stage_is_an_update_message(
+        tmp_path: Path, receiver: Receiver) -> None:
+    config = _load(tmp_path, {"backend": _http(runbook="3.1")},
+                   {"hook": {"type": "webhook", "url": receiver.url()}})
+    h = Harness(config)
+
+    async def scenario() -> None:
+        await h.notifier.start()
+        try:
+            h.feed("backend", failed("bad_status", "HTTP 503"))
+            h.engine.escalate("backend", "restart did not help: quarantined")
+            h.notifier.post_update(1, "rollback to the previous tag started")
+            await until(lambda: len(receiver.received) == 3)
+        finally:
+            await h.notifier.aclose()
+
+    asyncio.run(scenario())
+    started, escalated, action = (r.body["text"] for r in receiver.received)
+    assert started.startswith("🚨 [SEV-2] Started")
+    assert escalated.startswith("🔄 [SEV-1] Update: ")
+    assert "Change: severity SEV-2 → SEV-1" in escalated
+    assert "escalate: restart did not help: quarantined" in escalated  # actions taken
+    assert "Change: rollback to the previous tag started" in action
