@@ -146,12 +146,13 @@ def test_bad_lease_keys_are_reported_with_file_and_key(tmp_path: Path) -> None:
 
 def test_two_replicas_remediators_on_one_lease_act_once_not_twice(
         tmp_path: Path, redis_server: RedisServer) -> None:
-    from tests.test_remediator import DOWN, World
+    from tests.remediation_world import World
+    from tests.test_remediator import DOWN, make_world
 
     async def go() -> tuple[World, World]:
         leases = [RedisLease(settings(redis_server, ttl=5.0, identity=name))
                   for name in ("replica-a", "replica-b")]
-        replicas = [World(tmp_path / name) for name in ("a", "b")]
+        replicas = [make_world(tmp_path / name) for name in ("a", "b")]
         try:
             for lease, world in zip(leases, replicas, strict=True):
                 await lease.tick()

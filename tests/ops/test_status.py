@@ -160,10 +160,11 @@ def test_headless_chromium_renders_the_probes_and_the_incident(running: Daemon,
 
 
 def test_budgets_and_quarantines_come_from_the_remediation_stage(tmp_path: Path) -> None:
-    from tests.test_remediator import DOWN, World
+    from tests.remediation_world import World
+    from tests.test_remediator import DOWN, make_world
 
     async def go() -> World:
-        world = World(tmp_path)
+        world = make_world(tmp_path)
         for _ in range(2):
             await world.observe("backend", DOWN)
         return world
