@@ -81,6 +81,7 @@ class Remediator:
         self.tasks: set[asyncio.Task[None]] = set()
         self._deciding: set[str] = set()
         self._last_skip: dict[str, str] = {}
+        self._last_refusal: dict[str, str] = {}
 
     # -- entry points ------------------------------------------------------------------------
     def on_event(self, event: ResultEvent) -> None:
@@ -142,8 +143,11 @@ class Remediator:
         try:
             plan = await rem.action.plan(trigger)
         except ActionRefused as exc:
-            self._record(rem, trigger, mode, "refused", str(exc))
+            if self._last_refusal.get(rem.name) != str(exc):  # the same refusal every cycle
+                self._record(rem, trigger, mode, "refused", str(exc))  # is journaled once
+            self._last_refusal[rem.name] = str(exc)
             return f"refused: {exc}"
+        self._last_refusal.pop(rem.name, None)
         if dry_run:
             return self._would_act(rem, trigger, mode, plan)
         return await self._act(rem, trigger, mode, plan)
@@ -303,6 +307,13 @@ class Remediator:
         for rem in self.remediations:
             self.metrics.remediation_quarantined.labels(remediation=rem.name).set(
                 1 if rem.target in quarantined else 0)
+
+    async def aclose(self) -> None:
+        """Release what actions hold (an engine client); not every action has something."""
+        for rem in self.remediations:
+            close = getattr(rem.action, "aclose", None)
+            if close is not None:
+                await close()
 
     async def drain(self, timeout: float) -> None:
         if self.tasks:
