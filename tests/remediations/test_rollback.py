@@ -4,6 +4,7 @@ daemon drills with the compose strategy are in test_rollback_drill.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -41,18 +42,15 @@ remediations:
     watchtower: {watchtower}
 """
 
-
 def world(tmp: Path, app: App, mode: str = "auto", extra: str = "") -> World:
     text = CONFIG.format(tmp=tmp, url=app.podman.url, mode=mode, container=app.name,
                          watchtower=app.watchtower) + extra
     return World(tmp, text, {"rollback": Rollback}, clock=real_time_clock())
 
-
 def deployed_broken(app: App) -> None:
     """v1 running and recorded, then the broken image deployed as Watchtower would."""
     app.run()
     app.run_watchtower()
-
 
 def run(w: World, app: App, scenario: Callable[[World], Awaitable[None]]) -> World:
     async def go() -> World:
@@ -67,12 +65,10 @@ def run(w: World, app: App, scenario: Callable[[World], Awaitable[None]]) -> Wor
 
     return asyncio.run(go())
 
-
 async def failing(w: World, cycles: int = 2) -> None:
     for _ in range(cycles):
         await w.observe("backend-health", DOWN, then=15)
     await w.finish()
-
 
 def healed(app: App) -> Callable[[World], Awaitable[None]]:
     """Down for two cycles; while the rollback runs, the health probe reports the truth."""
@@ -85,7 +81,6 @@ def healed(app: App) -> Callable[[World], Awaitable[None]]:
             await asyncio.wait(set(w.remediator.tasks), timeout=0.2)
 
     return scenario
-
 
 def test_recreate_rolls_back_to_the_recorded_image_with_the_same_configuration(
         tmp_path: Path, app: App) -> None:
@@ -109,13 +104,10 @@ def test_recreate_rolls_back_to_the_recorded_image_with_the_same_configuration(
     assert app.podman.client().api.inspect_container(undo["kept_container"])["Image"] == app.bad
     assert not app.running(undo["kept_container"])
 
-
 def _undo(w: World) -> dict[str, Any]:
-    import json
 
     [row] = w.store.query("SELECT undo FROM remediation_actions WHERE state = 'succeeded'")
     return dict(json.loads(row["undo"]))
-
 
 def test_dry_run_changes_nothing_and_journals_the_image_it_would_use(
         tmp_path: Path, app: App) -> None:
@@ -125,7 +117,6 @@ def test_dry_run_changes_nothing_and_journals_the_image_it_would_use(
     assert w.ledger.entries()[0]["reason"] == f"would roll back {app.name} to {app.good}"
     assert app.image() == app.bad
     assert app.running(app.watchtower)
-
 
 def test_a_previous_image_removed_from_the_engine_is_refused_and_nothing_is_touched(
         tmp_path: Path, app: App) -> None:
@@ -141,7 +132,6 @@ def test_a_previous_image_removed_from_the_engine_is_refused_and_nothing_is_touc
     assert f"previous image {app.good} is no longer in the engine" in reason
     assert app.image() == app.bad
     assert app.running(app.name) and app.running(app.watchtower)
-
 
 def test_a_broken_previous_image_is_tried_once_then_escalates_without_a_loop(
         tmp_path: Path, app: App) -> None:
@@ -165,14 +155,12 @@ def test_a_broken_previous_image_is_tried_once_then_escalates_without_a_loop(
     assert incident.severity == "sev1"  # one up from sev2: it says why in its events
     assert w.outcome("rollback-backend", "verify_failed") == 1
 
-
 def test_without_a_recent_deploy_it_is_not_a_deploy_problem(tmp_path: Path, app: App) -> None:
     deployed_broken(app)
     extra = "    deploy_window: 0s\n"
     w = run(world(tmp_path, app, extra=extra), app, failing)
     assert w.decisions() == ["refused"]
     assert "not a deploy problem" in w.ledger.entries()[0]["reason"]
-
 
 def test_no_hypothesis_after_rolls_back_anyway_once_the_incident_is_that_old(
         tmp_path: Path, app: App) -> None:
@@ -182,19 +170,17 @@ def test_no_hypothesis_after_rolls_back_anyway_once_the_incident_is_that_old(
     async def long_incident(w: World) -> None:
         for _ in range(2 + 300 // 15):
             await w.observe("backend-health", DOWN, then=15)
-        await w.finish()
+            await w.finish()
 
     w = run(world(tmp_path, app, extra=extra), app, long_incident)
     assert w.decisions()[:3] == ["refused", "acted", "verify_failed"]
     assert w.decisions().count("acted") == 1
-    assert "no hypothesis after" in w.ledger.entries()[1]["detail"]["reason"]
+    assert "no hypothesis after" in json.loads(w.ledger.entries()[1]["detail"])["reason"]
     assert app.image() == app.good
-
 
 # -- pure helpers ----------------------------------------------------------------------------
 def rec(image: str, since: float = 0.0) -> DeployRecord:
     return DeployRecord("web", "ghcr.io/x/web:latest", image, (), "c", since)
-
 
 @pytest.mark.parametrize(("history", "live", "rejected", "expected"), [
     (["a", "b"], "b", set(), "a"),
@@ -209,12 +195,10 @@ def test_rollback_target(history: list[str], live: str, rejected: set[str],
     found = rollback_target([rec(i) for i in history], live, rejected)
     assert (found.image_id if found else None) == expected
 
-
 def test_live_since_is_the_start_of_the_running_generation() -> None:
     history = [rec("a", 10), rec("b", 20), rec("b", 30)]
     assert live_since(history, "b", created=99) == 20
     assert live_since(history, "c", created=99) == 99
-
 
 @pytest.mark.parametrize(("ref", "expected"), [
     ("ghcr.io/x/web:latest", ("ghcr.io/x/web", "rollback-0123456789ab")),
