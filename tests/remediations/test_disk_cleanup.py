@@ -38,7 +38,7 @@ remediations:
     keep_containers: [{keep}]
     backup_lock: {tmp}/backup.lock
 """
-FULL = Observation(Status.FAILED, "critical", "/var/lib/docker 96% used")
+FULL = Observation(Status.FAILED, "disk_full", "/var/lib/docker 96% used")
 
 
 @pytest.fixture(scope="module")
