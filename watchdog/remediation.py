@@ -12,17 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from watchdog.clock import Clock
-from watchdog.config_models import WatchdogSettings
 from watchdog.observation import Observation
-from watchdog.probe import Resources
-from watchdog.state import StateStore
-
-T = TypeVar("T")
+from watchdog.probe import ProbeContext, Resources
 
 
 class ActionParams(BaseModel):
@@ -78,33 +73,16 @@ class Action(Protocol):
         ...
 
 
-class ActionContext:
-    """What one remediation instance is given (shaped like a ProbeContext, so helpers that
-    take one, such as the Docker access in probes/_docker.py, serve actions too)."""
+class ActionContext(ProbeContext):
+    """What one remediation instance is given: a probe's context (so helpers that take one,
+    such as the Docker access in probes/_docker.py, serve actions too) plus read access to
+    the latest observations."""
 
     def __init__(self, name: str, resources: Resources,
                  last: Callable[[str], Observation | None], timeout: float = 30.0) -> None:
-        self.name = name
-        self.resources = resources
-        self.timeout = timeout  # bound on each blocking call an action makes
+        super().__init__(name, timeout, resources)  # timeout bounds each blocking call
         self._last = last
-
-    @property
-    def settings(self) -> WatchdogSettings:
-        return self.resources.settings
-
-    @property
-    def store(self) -> StateStore | None:
-        return self.resources.store
-
-    @property
-    def clock(self) -> Clock:
-        return self.resources.clock
 
     def last_observation(self, probe: str) -> Observation | None:
         """The latest observation of a probe (for plans that depend on what it saw)."""
         return self._last(probe)
-
-    async def run_blocking(self, fn: Callable[..., T], *args: Any,
-                           timeout: float | None = None) -> T:
-        return await self.resources.run_blocking(fn, *args, timeout=timeout or self.timeout)
