@@ -79,9 +79,15 @@ class ActionContext(ProbeContext):
     the latest observations."""
 
     def __init__(self, name: str, resources: Resources,
-                 last: Callable[[str], Observation | None], timeout: float = 30.0) -> None:
+                 last: Callable[[str], Observation | None], timeout: float = 30.0,
+                 probe_params: Mapping[str, BaseModel] | None = None) -> None:
         super().__init__(name, timeout, resources)  # timeout bounds each blocking call
         self._last = last
+        self._probe_params = dict(probe_params or {})
+
+    def probe_params(self, probe: str) -> BaseModel | None:
+        """A configured probe's own keys (an action on Redis reuses the probe's URL)."""
+        return self._probe_params.get(probe)
 
     def last_observation(self, probe: str) -> Observation | None:
         """The latest observation of a probe (for plans that depend on what it saw)."""

@@ -57,7 +57,14 @@ def build_remediations(config: Config, resources: Resources, types: Mapping[str,
     for name, spec in config.remediations.items():
         if spec.common.mode == "off":
             continue
-        action = types[spec.common.type](spec.params, ActionContext(name, resources, last))
+        params = {probe: p.params for probe, p in config.probes.items()}
+        ctx = ActionContext(name, resources, last, probe_params=params)
+        try:
+            action = types[spec.common.type](spec.params, ctx)
+        except Exception as exc:
+            # A remediation that cannot be built never acts; the rest still do.
+            log.error("remediation %s disabled: %s", name, scrub(f"{type(exc).__name__}: {exc}"))
+            continue
         built.append(Remediation(spec, action, str(getattr(action, "target", name))))
     return built
 
