@@ -59,6 +59,8 @@ class Action(Protocol):
     Params: ClassVar[type[BaseModel]]
     # "failing": when the trigger has failed `after` cycles; "open": when an incident opens.
     fires_on: ClassVar[Literal["failing", "open"]]
+    # Optional `safe: ClassVar[bool] = True` for actions that change nothing on the host
+    # (evidence capture): the policy's protective gates do not hold them back.
 
     async def plan(self, trigger: Trigger) -> Plan:
         """Decide what to do; raise ActionRefused when nothing safe can be done."""
