@@ -22,11 +22,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from mockupdb import MockupDB
 from pymongo import MongoClient
 
+from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
 from tests.peers.redis_server import RedisServer
 from tests.support import PEERS, Process, free_port, port_open, wait_for
 
 API_KEY = "shk-test-key-5b1f0c7e"
-REDIS_PASSWORD = "redis-pw-9d2a7c41"
 SMTP_USER, SMTP_PASSWORD = "alerts@amn.gg", "smtp-pw-3e8b6f20"
 
 
@@ -119,16 +119,6 @@ def silent_port() -> Iterator[int]:
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path, password=REDIS_PASSWORD).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def full_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """maxmemory 2 MB with noeviction, filled until Redis rejects writes for real."""
-    server = RedisServer(tmp_path, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction",
-                         password=REDIS_PASSWORD).start()
-    server.fill_until_oom()
     yield server
     server.stop()
 

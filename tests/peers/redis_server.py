@@ -9,6 +9,8 @@ import redis
 
 from tests.support import Process, free_port, port_open, wait_for
 
+PASSWORD = "redis-pw-9d2a7c41"  # a test secret: asserted absent from every output
+
 
 class RedisServer:
     def __init__(self, tmp: Path, *args: str, password: str | None) -> None:

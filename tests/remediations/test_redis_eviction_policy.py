@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,11 @@ import redis
 
 from probes.redis import RedisProbe
 from remediations.redis_eviction_policy import RedisEvictionPolicy
-from tests.peers.redis_server import RedisServer
+from tests.peers.redis_server import PASSWORD, RedisServer
 from tests.remediation_world import World
 from tests.support import run_probe
 from watchdog.observation import Status
 
-PASSWORD = "evict-pw-51c0de"
 CONFIG = """\
 watchdog:
   state_dir: {tmp}/state
@@ -37,15 +35,6 @@ remediations:
     verify: {{probe: redis, within: 5s}}
     start_period: 0s
 """
-
-
-@pytest.fixture
-def full_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction",
-                         password=PASSWORD).start()
-    server.fill_until_oom()
-    yield server
-    server.stop()
 
 
 def world(tmp: Path, server: RedisServer, mode: str = "auto") -> World:
