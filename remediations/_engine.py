@@ -23,7 +23,7 @@ class Engine:
     """One action's engine client; `await engine(fn, *args)` runs `fn(client, *args)`."""
 
     def __init__(self, ctx: ActionContext) -> None:
-        self.access = DockerAccess(ctx)  # type: ignore[arg-type]  # same shape as ProbeContext
+        self.access = DockerAccess(ctx)
         self.url = self.access.url
 
     async def __call__(self, fn: Callable[..., T], *args: Any,
