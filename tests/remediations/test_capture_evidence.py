@@ -39,11 +39,10 @@ DOWN = Observation(Status.FAILED, "bad_status", "GET /api/health: HTTP 503",
                    details={"status_code": 503})
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[PodmanPeer]:
-    peer = PodmanPeer.start()
-    yield peer
-    peer.stop()
+@pytest.fixture
+def engine(podman: PodmanPeer) -> PodmanPeer:
+    """The session's shared Podman engine."""
+    return podman
 
 
 @pytest.fixture

@@ -42,11 +42,10 @@ remediations:
 RN_DOWN = Observation(Status.FAILED, "bad_status", "RN intents failing: HTTP 502")
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[PodmanPeer]:
-    peer = PodmanPeer.start()
-    yield peer
-    peer.stop()
+@pytest.fixture
+def engine(podman: PodmanPeer) -> PodmanPeer:
+    """The session's shared Podman engine."""
+    return podman
 
 
 @pytest.fixture
