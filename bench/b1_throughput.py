@@ -19,12 +19,15 @@ from typing import Any
 
 from bench.common import (
     Figure,
+    LatenessLog,
     Peer,
     Targets,
     cpu_seconds,
+    daemon_running,
     free_port,
     http_config,
     load1,
+    percentile,
     profiled,
     quiet_logs,
     report,
@@ -91,6 +94,19 @@ async def saturate(config_path: Path, seconds: float, profile: str | None = None
             "failed": counts["runs"] - counts["ok"], "load": load1()}
 
 
+async def scheduled(config_path: Path, seconds: float) -> dict[str, float]:
+    """The whole daemon on its fixed-rate schedule: OK probes/s, CPU s/probe, lateness."""
+    async with daemon_running(config_path) as daemon:
+        await asyncio.sleep(WARMUP + 2)
+        log = LatenessLog(daemon)
+        cpu0, t0 = cpu_seconds(os.getpid()), time.monotonic()
+        await asyncio.sleep(seconds)
+        elapsed, cpu = time.monotonic() - t0, cpu_seconds(os.getpid()) - cpu0
+        tasks = len(asyncio.all_tasks())
+    return {"rate": log.ok / elapsed, "cpu": cpu / max(1, log.ok), "runs": log.runs,
+            "p99": percentile(log.lateness(), 99), "tasks": tasks, "load": load1()}
+
+
 async def blackbox(tmp: Path, targets: Targets, seconds: float) -> dict[str, float]:
     port = free_port()
     (tmp / "blackbox.yml").write_text(BLACKBOX_YML)
@@ -112,6 +128,7 @@ async def blackbox(tmp: Path, targets: Targets, seconds: float) -> dict[str, flo
             "failed": tally.done - tally.ok, "load": load1()}
 
 
+SCHEDULES = (5.0, 2.0)  # 1,000 probes at these intervals: 200 and 500 probes/s offered
 VARIANTS = (("stock", 10), ("stock", 200), ("bounded", 200), ("aiohttp", 200))
 
 
@@ -130,6 +147,13 @@ async def main() -> list[Figure]:
             with transport(name):
                 extra[f"{name}@{in_flight}"] = await saturate(config, WINDOW)
             print(f"B1 {name}@{in_flight}: {extra[f'{name}@{in_flight}']}", flush=True)
+        for interval in SCHEDULES:
+            offered = http_config(tmp / f"b1-{interval}.yaml", urls, interval=interval,
+                                  timeout=interval / 2, state_dir=tmp / f"state-{interval}",
+                                  listen_port=free_port())
+            extra[f"daemon@{N / interval:.0f}"] = await scheduled(offered, WINDOW)
+            print(f"B1 daemon@{N / interval:.0f}: {extra[f'daemon@{N / interval:.0f}']}",
+                  flush=True)
         extra["blackbox"] = await blackbox(tmp, targets, WINDOW)
         print(f"B1 blackbox: {extra['blackbox']}", flush=True)
         for in_flight in (10, 200):
@@ -161,6 +185,13 @@ def figures_of(x: dict[str, Any]) -> list[Figure]:
                    "<= 1.0 x blackbox", r["cpu"] <= bb["cpu"],
                    f"{r['cpu'] / bb['cpu']:.2f} x blackbox", r["load"]),
         ]
+    for interval in SCHEDULES:
+        r = x[f"daemon@{N / interval:.0f}"]
+        figures.append(Figure(
+            "B1", f"whole daemon, 1,000 probes at {interval:g} s ({N / interval:.0f}/s offered): "
+            "OK probes/s", r["rate"], "probes/s", load=r["load"],
+            note=f"{r['cpu'] * 1e6:.0f} µs CPU per OK probe; lateness p99 "
+                 f"{r['p99'] * 1e3:.0f} ms; {r['tasks']} asyncio tasks at the end"))
     return [
         *figures,
         Figure("B1", "blackbox_exporter probes/s (peer, best rate)", bb["rate"], "probes/s",

@@ -1,13 +1,14 @@
 """B3 detection latency: inject a fault, time injection -> incident open -> remediation start.
 
 Faults: HTTP 500, a refused port, a hang (tests/peers/http_peer.py in its own process), a
-killed redis-server (SIGKILL). Probes run at a 1 s interval, 0.5 s timeout, fail_after 2;
-a remediation in dry-run fires on them. Its action is a bench stand-in that records when
-the policy asked it to plan (the shipped block_ip refuses without abusive IPs). Each fault
-is injected REPS times; between injections the fault is cleared and the incident resolves.
+killed redis-server (SIGKILL), a stopped container (Podman's Docker API from
+tests/peers/podman.py; `stop` with no grace period, timed from when the stop call is made).
+Probes run at a 1 s interval, 0.5 s timeout, fail_after 2; a remediation in dry-run fires
+on them. Its action is a bench stand-in that records when the policy asked it to plan (the
+shipped block_ip refuses without abusive IPs). Each fault is injected REPS times; between
+injections the fault is cleared and the incident resolves.
 
-Not measured here: a stopped container (needs the Podman service) and the bad-deploy drill
-(main has no rollback remediation yet).
+Not measured here: the bad-deploy drill (main has no rollback remediation yet).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bench.common import (
     report,
     wait_port,
 )
+from tests.peers.podman import PodmanPeer
 from tests.support import HttpPeer
 from watchdog.classifier import Transition
 from watchdog.registry import REMEDIATION_GROUP, Registry
@@ -73,17 +75,18 @@ class Opened:
             self.at.append((event.probe, time.time()))
 
 
-def config(tmp: Path, web: str, redis_port: int) -> Path:
+def config(tmp: Path, web: str, redis_port: int, podman: PodmanPeer) -> Path:
     path = tmp / "b3.yaml"
     common = f"    interval: {INTERVAL}s\n    timeout: {TIMEOUT}s\n    fail_after: {K}\n"
     path.write_text(
         f"watchdog:\n  listen: 127.0.0.1:{free_port()}\n  state_dir: {tmp}/state\n"
-        f"  kill_switch: {tmp}/no-kill-switch\n  spread: 1s\n"
+        f"  kill_switch: {tmp}/no-kill-switch\n  spread: 1s\n  docker_url: {podman.url}\n"
         "  max_actions: {count: 1000, within: 1h}\n"
         f"probes:\n  web:\n    type: http\n    url: {web}\n{common}"
         f"  cache:\n    type: redis\n    url: redis://127.0.0.1:{redis_port}/0\n{common}"
+        f"  box:\n    type: container\n    container: {podman.name('app')}\n{common}"
         "remediations:\n  first-step:\n    type: bench_standin\n    mode: dry-run\n"
-        f"    on: [web, cache]\n    after: {K}\n    start_period: 0s\n"
+        f"    on: [web, cache, box]\n    after: {K}\n    start_period: 0s\n"
         "    budget: {attempts: 1000, within: 1h}\n    backoff: {initial: 0s, max: 0s}\n")
     return path
 
@@ -104,6 +107,8 @@ class Faults:
         self.redis_port = free_port()
         self.redis: Peer | None = None
         self.start_redis()
+        self.podman = PodmanPeer.start()
+        self.podman.run("app", ["sleep", "3600"])
 
     def start_redis(self) -> None:
         self.redis = Peer(["redis-server", "--port", str(self.redis_port), "--save", "",
@@ -117,13 +122,17 @@ class Faults:
             self.web.stop()
         elif fault == "redis_killed" and self.redis is not None:
             self.redis.signal(signal.SIGKILL)
-        return "cache" if fault == "redis_killed" else "web"
+        elif fault == "container_stopped":
+            self.podman.client().api.stop(self.podman.name("app"), timeout=0)
+        return {"redis_killed": "cache", "container_stopped": "box"}.get(fault, "web")
 
     def clear(self, fault: str) -> None:
         if fault == "refused":
             self.web.start()
         elif fault == "redis_killed":
             self.start_redis()
+        elif fault == "container_stopped":
+            self.podman.client().api.start(self.podman.name("app"))
         else:
             self.web.set_mode("ok")
 
@@ -131,6 +140,7 @@ class Faults:
         self.web.stop()
         if self.redis is not None:
             self.redis.stop()
+        self.podman.stop()
 
 
 async def drill(daemon: Any, faults: Faults, fault: str, opened: Opened
@@ -155,12 +165,12 @@ async def main() -> list[Figure]:
     types.register("bench_standin", StandInAction)
     results: dict[str, list[tuple[float, float] | None]] = {}
     try:
-        path = config(tmp, faults.web.url("/health"), faults.redis_port)
+        path = config(tmp, faults.web.url("/health"), faults.redis_port, faults.podman)
         async with daemon_running(path, remediation_types=types) as daemon:
             opened = Opened()
             daemon.engine.subscribers.append(opened)
             await asyncio.sleep(3)
-            for fault in ("http_500", "refused", "hang", "redis_killed"):
+            for fault in ("http_500", "refused", "hang", "redis_killed", "container_stopped"):
                 results[fault] = [await drill(daemon, faults, fault, opened)
                                   for _ in range(REPS)]
                 print(f"B3 {fault}: {results[fault]}", flush=True)
