@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
+from tests.peers.redis_server import RedisServer
 from tests.support import HttpPeer
 from watchdog.secrets import SCRUBBER
 
@@ -18,6 +20,16 @@ def http_peer(tmp_path: Path) -> Iterator[HttpPeer]:
     finally:
         if peer.process is not None:
             peer.process.stop()
+
+
+@pytest.fixture
+def full_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """redis-server with maxmemory 2 MB and noeviction, filled until it rejects writes."""
+    server = RedisServer(tmp_path, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction",
+                         password=REDIS_PASSWORD).start()
+    server.fill_until_oom()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)
