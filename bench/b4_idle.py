@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from bench.common import (
+    RESULTS,
     ROOT,
     Figure,
     Peer,
@@ -119,7 +121,15 @@ async def main() -> list[Figure]:
         targets.stop()
     figures = figures_of(result)
     report(figures, result)
+    memory_profile()
     return figures
+
+
+def memory_profile() -> None:
+    """The idle RSS, broken down by import (run after the measurement, in its own process)."""
+    memory = subprocess.run([os.sys.executable, "-m", "bench.import_rss"], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT, check=False).stdout
+    (RESULTS / "B4-memory-profile.txt").write_text(memory)
 
 
 def figures_of(r: dict[str, dict[str, float]]) -> list[Figure]:
