@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from bench.common import (
     RESULTS,
@@ -40,14 +38,18 @@ SAMPLE = 10.0
 
 
 def bundled_config(tmp: Path) -> Path:
-    data: dict[str, Any] = yaml.safe_load((ROOT / "config" / "watchdog.yaml").read_text())
-    data["watchdog"].update(listen=f"127.0.0.1:{free_port()}", state_dir=str(tmp / "state"),
-                            docker_url=f"unix://{tmp}/no-docker.sock",
-                            kill_switch=str(tmp / "no-kill-switch"))
-    data["watchdog"].pop("env_file", None)
-    data["probes"].pop("mail-dns", None)
+    """config/watchdog.yaml with its settings, pointed at this run's ports and directories.
+
+    Edited as text: a YAML round trip would turn the remediations' `on:` keys into booleans.
+    """
+    text = (ROOT / "config" / "watchdog.yaml").read_text()
+    text = text.replace("listen: 127.0.0.1:9877", f"listen: 127.0.0.1:{free_port()}\n"
+                        f"  docker_url: unix://{tmp}/no-docker.sock\n"
+                        f"  kill_switch: {tmp}/no-kill-switch", 1)
+    text = text.replace("dir: /var/incidents", f"dir: {tmp}/incidents")
+    text = re.sub(r"\n  mail-dns:\n(?:    .*\n)+", "\n", text, count=1)
     path = tmp / "watchdog.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(text)
     return path
 
 
@@ -61,7 +63,8 @@ def peers(tmp: Path, targets: Targets) -> tuple[list[Peer], dict[str, str]]:
               "--pid-file", str(tmp / "nx.pid")], tmp / "nx.out").start(),
     ]
     base = f"http://127.0.0.1:{targets.port}"
-    env = {"BACKEND_HEALTH_URL": f"{base}/api/health", "SHKEEPER_API_URL": base,
+    env = {"RUNBOOK_WATCHDOG_STATE_DIR": str(tmp / "state"),
+           "BACKEND_HEALTH_URL": f"{base}/api/health", "SHKEEPER_API_URL": base,
            "REDIS_URL": f"redis://127.0.0.1:{redis}/0",
            "MONGO_URI": f"mongodb://127.0.0.1:{mongo}/marketplace",
            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(free_port()),
