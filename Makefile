@@ -1,11 +1,12 @@
 # The two commands a new user needs:
 #   make run    run the watchdog on the bundled config (config/watchdog.yaml)
 #   make test   install what the tests need (Debian + PyPI packages), lint, type-check, test
+# Benchmarks (docs/benchmarks.md): make bench (all, < 20 min), make bench-one B=B3
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run test deps venv lint pytest clean
+.PHONY: run test deps venv lint pytest clean bench bench-one bench-deps
 
 $(BIN)/runbook-watchdog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +34,13 @@ test: deps venv lint pytest
 
 clean:
 	rm -rf $(VENV) .state .pytest_cache .mypy_cache .ruff_cache
+
+bench-deps: venv
+	bash scripts/install-bench-deps.sh
+	$(BIN)/pip install -q -e '.[test,bench]'
+
+bench: bench-deps
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.run all
+
+bench-one: bench-deps
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.run $(B)

@@ -1,0 +1,157 @@
+"""B4 idle footprint: the bundled config against local peers, CPU % and RSS over 10 minutes.
+
+The daemon runs as its own process (`runbook-watchdog run`) on config/watchdog.yaml with
+its settings unchanged; only where it looks is redirected to loopback peers (nginx for the
+health and SHKeeper URLs, redis-server, nx-27017 for MongoDB, a closed port for SMTP and
+Alertmanager, a missing Docker socket), and mail-dns, the one probe that would query DNS
+servers off this host, is left out. blackbox_exporter and monit (10 host checks at 30 s)
+idle beside it for reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.common import (
+    RESULTS,
+    ROOT,
+    Figure,
+    Peer,
+    Targets,
+    cpu_seconds,
+    free_port,
+    load1,
+    report,
+    rss_mib,
+    wait_port,
+)
+
+SECONDS = float(os.environ.get("B4_SECONDS", "600"))
+WARMUP = 20.0
+SAMPLE = 10.0
+
+
+def bundled_config(tmp: Path) -> Path:
+    """config/watchdog.yaml with its settings, pointed at this run's ports and directories.
+
+    Edited as text: a YAML round trip would turn the remediations' `on:` keys into booleans.
+    """
+    text = (ROOT / "config" / "watchdog.yaml").read_text()
+    text = text.replace("listen: 127.0.0.1:9877", f"listen: 127.0.0.1:{free_port()}\n"
+                        f"  docker_url: unix://{tmp}/no-docker.sock\n"
+                        f"  kill_switch: {tmp}/no-kill-switch", 1)
+    text = text.replace("dir: /var/incidents", f"dir: {tmp}/incidents")
+    text = re.sub(r"\n  mail-dns:\n(?:    .*\n)+", "\n", text, count=1)
+    path = tmp / "watchdog.yaml"
+    path.write_text(text)
+    return path
+
+
+def peers(tmp: Path, targets: Targets) -> tuple[list[Peer], dict[str, str]]:
+    redis, mongo = free_port(), free_port()
+    nx = shutil.which("nx-27017") or str(Path(os.sys.executable).parent / "nx-27017")
+    started = [
+        Peer(["redis-server", "--port", str(redis), "--save", "", "--appendonly", "no"],
+             tmp / "redis.log").start(),
+        Peer([nx, "--db", "memory", "-p", str(mongo), "--log-file", str(tmp / "nx.log"),
+              "--pid-file", str(tmp / "nx.pid")], tmp / "nx.out").start(),
+    ]
+    base = f"http://127.0.0.1:{targets.port}"
+    env = {"RUNBOOK_WATCHDOG_STATE_DIR": str(tmp / "state"),
+           "BACKEND_HEALTH_URL": f"{base}/api/health", "SHKEEPER_API_URL": base,
+           "REDIS_URL": f"redis://127.0.0.1:{redis}/0",
+           "MONGO_URI": f"mongodb://127.0.0.1:{mongo}/marketplace",
+           "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(free_port()),
+           "ALERTMANAGER_URL": f"http://127.0.0.1:{free_port()}"}
+    wait_port(redis)
+    wait_port(mongo)
+    return started, env
+
+
+def monit(tmp: Path, port: int) -> Peer:
+    rc = tmp / "monitrc"
+    checks = "".join(f'check host idle{i} with address 127.0.0.1\n  if failed port {port} '
+                     f'protocol http request "/m/{i}" then alert\n' for i in range(10))
+    rc.write_text(f"set daemon 30\nset logfile {tmp}/monit.log\nset pidfile {tmp}/monit.pid\n"
+                  f"set idfile {tmp}/monit.id\nset statefile {tmp}/monit.state\n" + checks)
+    rc.chmod(0o600)
+    return Peer(["monit", "-I", "-c", str(rc)], tmp / "monit.out")
+
+
+async def measure(procs: dict[str, Peer]) -> dict[str, dict[str, float]]:
+    await asyncio.sleep(WARMUP)
+    cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+    rss: dict[str, list[float]] = {name: [] for name in procs}
+    elapsed = 0.0
+    while elapsed < SECONDS:
+        await asyncio.sleep(SAMPLE)
+        elapsed += SAMPLE
+        for name, p in procs.items():
+            rss[name].append(rss_mib(p.pid))
+    return {name: {"cpu": (cpu_seconds(p.pid) - cpu0[name]) / elapsed * 100,
+                   "rss": max(rss[name]), "load": load1()} for name, p in procs.items()}
+
+
+async def main() -> list[Figure]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-b4-"))
+    targets = Targets(tmp).start()
+    started, env = peers(tmp, targets)
+    bb_port = free_port()
+    (tmp / "blackbox.yml").write_text("modules:\n  http_2xx:\n    prober: http\n")
+    procs = {
+        "watchdog": Peer([str(Path(os.sys.executable).parent / "runbook-watchdog"), "run",
+                          "--config", str(bundled_config(tmp))], tmp / "watchdog.log",
+                         env={**os.environ, **env}),
+        "blackbox_exporter": Peer(["prometheus-blackbox-exporter",
+                                   f"--config.file={tmp / 'blackbox.yml'}",
+                                   f"--web.listen-address=127.0.0.1:{bb_port}"],
+                                  tmp / "blackbox.log"),
+        "monit": monit(tmp, targets.port),
+    }
+    try:
+        for p in procs.values():
+            p.start()
+        result = await measure(procs)
+    finally:
+        for p in [*procs.values(), *started]:
+            p.stop()
+        targets.stop()
+    figures = figures_of(result)
+    report(figures, result)
+    memory_profile()
+    return figures
+
+
+def memory_profile() -> None:
+    """The idle RSS, broken down by import (run after the measurement, in its own process)."""
+    memory = subprocess.run([os.sys.executable, "-m", "bench.import_rss"], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT, check=False).stdout
+    (RESULTS / "B4-memory-profile.txt").write_text(memory)
+
+
+def figures_of(r: dict[str, dict[str, float]]) -> list[Figure]:
+    w, bb, mo = r["watchdog"], r["blackbox_exporter"], r["monit"]
+    return [
+        Figure("B4", "idle CPU, bundled config", w["cpu"], "% of one core", "<= 0.5 %",
+               w["cpu"] <= 0.5, f"blackbox {bb['cpu']:.2f} %, monit {mo['cpu']:.2f} %",
+               w["load"], f"over {SECONDS:.0f} s"),
+        Figure("B4", "idle RSS (max), bundled config", w["rss"], "MiB", "<= 60 MiB",
+               w["rss"] <= 60, f"{w['rss'] / bb['rss']:.1f} x blackbox, "
+               f"{w['rss'] / mo['rss']:.1f} x monit", w["load"]),
+        Figure("B4", "blackbox_exporter idle CPU / RSS (peer)", bb["cpu"], "% of one core",
+               load=bb["load"], note=f"RSS {bb['rss']:.1f} MiB"),
+        Figure("B4", "monit idle CPU / RSS (peer, 10 host checks at 30 s)", mo["cpu"],
+               "% of one core", load=mo["load"], note=f"RSS {mo['rss']:.1f} MiB"),
+    ]
+
+
+if __name__ == "__main__":
+    from bench.common import bench_main
+
+    bench_main(main)

@@ -1,0 +1,68 @@
+"""Run the benchmarks: `python -m bench.run all` (under 20 minutes) or `python -m bench.run B3`.
+
+Each benchmark runs in a fresh process. `all` first waits (bounded) for a quiet machine,
+runs B4 (10 minutes idle) in the background beside the others, sizes B5 to what is left
+of the 20 minutes, then writes docs/benchmarks.md from the figures.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from bench.common import RESULTS, ROOT, load1, wait_quiet
+
+MODULES = {"B1": "b1_throughput", "B2": "b2_schedule", "B3": "b3_detection",
+           "B4": "b4_idle", "B5": "b5_soak", "B6": "b6_metrics", "B7": "b7_hung_docker"}
+SUITE = 19 * 60.0
+LIMIT = 45 * 60.0  # no single benchmark runs longer than this
+
+
+def argv(name: str) -> list[str]:
+    return [sys.executable, "-m", f"bench.{MODULES[name]}"]
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+
+
+def one(name: str, **extra: str) -> int:
+    print(f"== {name} (load {load1():.2f})", flush=True)
+    return subprocess.run(argv(name), env=env(**extra), cwd=ROOT, timeout=LIMIT,
+                          check=False).returncode
+
+
+def run_all() -> int:
+    quiet = wait_quiet(below=1.0, limit=180)
+    print(f"starting the suite at load {quiet:.2f}", flush=True)
+    for old in RESULTS.glob("*"):
+        old.unlink()
+    started = time.monotonic()
+    idle = subprocess.Popen(argv("B4"), env=env(), cwd=ROOT)
+    codes = [one(name) for name in ("B1", "B2", "B3", "B6", "B7")]
+    left = SUITE - (time.monotonic() - started)
+    codes.append(one("B5", B5_SECONDS=str(max(120, int(left)))))
+    codes.append(idle.wait(timeout=LIMIT))
+    from bench.docs import write
+
+    write(suite_seconds=time.monotonic() - started, quiet_load=quiet)
+    print(f"suite done in {time.monotonic() - started:.0f} s; docs/benchmarks.md written")
+    return max(codes)
+
+
+def main() -> int:
+    which = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if which == "all":
+        return run_all()
+    if which == "docs":
+        from bench.docs import write
+
+        write()
+        return 0
+    return one(which.upper())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
