@@ -78,7 +78,8 @@ def healed(app: App) -> Callable[[World], Awaitable[None]]:
         while w.remediator.tasks:
             healthy = await asyncio.to_thread(app.healthy)
             await w.observe("backend-health", UP if healthy else DOWN, then=1)
-            await asyncio.wait(set(w.remediator.tasks), timeout=0.2)
+            if w.remediator.tasks:  # the decision may have ended during the awaits above
+                await asyncio.wait(set(w.remediator.tasks), timeout=0.2)
 
     return scenario
 
