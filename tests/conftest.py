@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers.podman import PodmanPeer, podman_peer
 from tests.support import HttpPeer
 from watchdog.secrets import SCRUBBER
 
@@ -26,3 +27,13 @@ def _fresh_scrubber() -> Iterator[None]:
     SCRUBBER.clear()
     yield
     SCRUBBER.clear()
+
+
+@pytest.fixture(scope="session")
+def podman() -> Iterator[PodmanPeer]:
+    """Podman's Docker API with runc, and a busybox image (localhost/app:v1, :v2, :latest).
+
+    Shared by the host-probe and reliability tests: one service per session.
+    """
+    with podman_peer() as peer:
+        yield peer

@@ -1,4 +1,4 @@
-"""Fixtures for the host probes: a real Docker Engine API (Podman) for the session."""
+"""Fixtures for the host probes (the session's Podman peer is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers.nginx import NginxPeer
-from tests.peers.podman import PodmanPeer, podman_peer
-
-
-@pytest.fixture(scope="session")
-def podman() -> Iterator[PodmanPeer]:
-    """Podman's Docker API with runc, and a busybox image (localhost/app:v1, :v2, :latest)."""
-    with podman_peer() as peer:
-        yield peer
+from tests.peers.podman import PodmanPeer
 
 
 @pytest.fixture
