@@ -17,7 +17,6 @@ import json
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +26,17 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.network.conftest import SMTP_PASSWORD, SMTP_USER, NetHttpPeer, NxMongo, \
-    RedisServer, SmtpServer, Tls, make_tls, start_smtp
+from tests.network.conftest import (
+    SMTP_PASSWORD,
+    SMTP_USER,
+    NetHttpPeer,
+    NxMongo,
+    RedisServer,
+    SmtpServer,
+    Tls,
+    make_tls,
+    start_smtp,
+)
 from tests.peers.fault_proxy import FaultProxy
 from tests.peers.podman import PodmanPeer
 from tests.peers.receiver import Receiver

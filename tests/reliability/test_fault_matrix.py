@@ -10,6 +10,7 @@ fault with its expected and observed behaviour.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -225,7 +226,48 @@ def test_schedule_held_through_the_matrix(stack: Stack) -> None:
     assert len(runs) > 20
     assert all(r.status == "ok" for r in runs)
     assert max(r.lateness for r in runs) < 0.25
-    gaps = [b.at - a.at for a, b in zip(runs, runs[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(runs)]
     assert max(gaps) < 2 * INTERVAL + 0.3, "a control run was missed"
     for probe in ("control", "web", "cache", "payments-db", "mail", "engine"):
         assert not stack.daemon.metric("runbook_watchdog_scheduler_skipped_runs_total", probe=probe)
+
+
+LOCKER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+db.execute("ROLLBACK")
+"""
+
+
+@pytest.mark.integration
+def test_state_database_locked_by_another_process(stack: Stack) -> None:
+    """Another process holds the database's write lock while the web service breaks: the
+    daemon keeps its schedule, and the incident is opened once the lock is released."""
+    import subprocess
+    import sys
+
+    assert stack.watcher is not None and stack.daemon is not None
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(stack.state / "state.db")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        locked = time.time()
+        stack.web.set_mode("503")
+        wait_for(lambda: len(stack.watcher.since("control", locked)) >= 8,  # type: ignore[union-attr]
+                 what="four seconds of control runs under the lock")
+    finally:
+        assert locker.stdin is not None
+        locker.stdin.write("\n")
+        locker.stdin.flush()
+        locker.wait(10)
+    released = time.time()
+    run = stack.watcher.wait_cause("web", "failed", "bad_status", after=released)
+    wait_for(lambda: any(i["probe"] == "web" for i in stack.daemon.status()["incidents"]),  # type: ignore[union-attr]
+             what="the web incident opened after the lock")
+    stack.web.set_mode("ok")
+    stack.watcher.wait_cause("web", "ok", "ok", after=run.at)
+    under_lock = stack.watcher.since("control", locked)
+    assert max(r.lateness for r in under_lock) < 0.25
