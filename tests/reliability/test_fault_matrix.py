@@ -271,3 +271,48 @@ def test_state_database_locked_by_another_process(stack: Stack) -> None:
     stack.watcher.wait_cause("web", "ok", "ok", after=run.at)
     under_lock = stack.watcher.since("control", locked)
     assert max(r.lateness for r in under_lock) < 0.25
+
+
+def _reload_rejected(stack: Stack, before: float) -> None:
+    assert stack.daemon is not None and stack.watcher is not None
+    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 0,  # type: ignore[union-attr]
+             what="the reload to be rejected")
+    # The old config keeps running: every probe still runs on schedule.
+    rejected = time.time()
+    wait_for(lambda: len(stack.watcher.since("control", rejected)) >= 2,  # type: ignore[union-attr]
+             what="control runs after the rejected reload")
+    assert max(r.lateness for r in stack.watcher.since("control", before)) < 0.25
+
+
+@pytest.mark.integration
+def test_config_deleted_before_sighup_keeps_the_running_config(stack: Stack) -> None:
+    assert stack.daemon is not None
+    before = time.time()
+    stack.daemon.config.unlink()
+    try:
+        stack.daemon.hup()
+        _reload_rejected(stack, before)
+    finally:
+        stack.daemon.config.write_text(stack.config_text)
+    errors = [line["msg"] for line in stack.daemon.log_lines() if line["level"] == "error"]
+    assert any("reload rejected" in m and "cannot read" in m for m in errors), errors[-5:]
+    stack.daemon.hup()
+    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 1,  # type: ignore[union-attr]
+             what="a good reload")
+
+
+@pytest.mark.integration
+def test_config_syntax_error_on_sighup_keeps_the_running_config(stack: Stack) -> None:
+    assert stack.daemon is not None
+    before = time.time()
+    stack.daemon.config.write_text(stack.config_text + "probes: [unclosed\n")
+    try:
+        stack.daemon.hup()
+        _reload_rejected(stack, before)
+    finally:
+        stack.daemon.config.write_text(stack.config_text)
+    errors = [line["msg"] for line in stack.daemon.log_lines() if line["level"] == "error"]
+    assert any("reload rejected" in m and "watchdog.yaml" in m for m in errors), errors[-5:]
+    stack.daemon.hup()
+    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 1,  # type: ignore[union-attr]
+             what="a good reload")
