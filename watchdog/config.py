@@ -136,6 +136,9 @@ class _Loader:
         except OSError as exc:
             raise ConfigError([ConfigProblem(self.file, "", f"cannot read: {exc.strerror}")]) \
                 from exc
+        except UnicodeDecodeError as exc:
+            what = f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})"
+            raise ConfigError([ConfigProblem(self.file, "", what)]) from exc
         try:
             data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
         except yaml.YAMLError as exc:
