@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from pathlib import Path
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -316,3 +317,48 @@ def test_config_syntax_error_on_sighup_keeps_the_running_config(stack: Stack) ->
     stack.daemon.hup()
     wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 1,  # type: ignore[union-attr]
              what="a good reload")
+
+
+def _database_text(path: Path) -> str:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return "\n".join(repr(row) for t in tables
+                         for row in conn.execute(f'SELECT * FROM "{t}"'))  # noqa: S608
+    finally:
+        conn.close()
+
+
+def test_no_secret_in_any_output_after_the_matrix(stack: Stack) -> None:
+    """Every probe and channel had a distinctive secret; after the faults, search it all."""
+    import httpx
+
+    from tests.support import cli
+
+    assert stack.daemon is not None
+    outputs: dict[str, str] = {
+        "json log": stack.daemon.process.output(),
+        "/metrics": httpx.get(stack.daemon.url("/metrics")).text,
+        "/api/status": httpx.get(stack.daemon.url("/api/status")).text,
+        "status page /": httpx.get(stack.daemon.url("/")).text,
+        "state database": _database_text(stack.state / "state.db"),
+        "notifications": "\n".join(repr(r.body) for r in stack.receiver.received),
+    }
+    for path in stack.state.rglob("*"):
+        if path.is_file() and not path.name.startswith("state.db"):
+            outputs[str(path.relative_to(stack.tmp))] = path.read_text(errors="replace")
+    stack.proxy("redis").set("reset")  # the one-shot commands below see failures too
+    try:
+        for args in (["check"], ["check", "--format", "json", "--log-format", "json"],
+                     ["incidents", "--all"], ["status"], ["validate"]):
+            done = cli(*args, "--config", str(stack.daemon.config))
+            outputs[" ".join(args)] = done.stdout + done.stderr
+    finally:
+        stack.proxy("redis").set("pass")
+    assert stack.receiver.received, "the matrix paged"
+    assert any("postmortem" in name for name in outputs), list(outputs)
+    hits = {(where, name) for where, text in outputs.items()
+            for name, secret in SECRETS.items() if secret in text}
+    assert not hits, hits
