@@ -106,6 +106,9 @@ class FaultProxy:
             await self._serve(conn, reader)
         finally:
             self._conns.discard(conn)
+            _close(conn.client)
+            if conn.upstream is not None:
+                _close(conn.upstream)
 
     async def _serve(self, conn: _Conn, reader: asyncio.StreamReader) -> None:
         if self.mode == "reset":
@@ -120,8 +123,6 @@ class FaultProxy:
                       asyncio.create_task(self._pump(conn, up_reader, conn.client,
                                                      upward=False))]
         await asyncio.gather(*conn.tasks, return_exceptions=True)
-        _close(conn.client)
-        _close(conn.upstream)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if isinstance(self.upstream, str):
