@@ -86,8 +86,8 @@ class Watcher:
             while not self._stop.wait(0.02):
                 try:
                     self._record(client.get(self.url).json())
-                except (httpx.HTTPError, ValueError):
-                    self.errors += 1  # the daemon restarting (SIGHUP tests) or stopping
+                except Exception:  # the daemon reloading or stopping: keep watching
+                    self.errors += 1
 
     def _record(self, status: dict[str, Any]) -> None:
         for probe in status["probes"]:
@@ -100,13 +100,18 @@ class Watcher:
     def since(self, probe: str, at: float) -> list[Run]:
         return [r for r in list(self.runs.get(probe, [])) if r.at >= at]
 
-    def wait_cause(self, probe: str, status: str, cause: str, after: float,
+    def wait_cause(self, probe: str, status: str, cause: str | tuple[str, ...], after: float,
                    timeout: float = 15.0) -> Run:
+        causes = (cause,) if isinstance(cause, str) else cause
+
         def seen() -> Run | None:
             return next((r for r in self.since(probe, after)
-                         if (r.status, r.cause) == (status, cause)), None)
-        return wait_for(seen, timeout, what=f"{probe} {status}/{cause} (seen: "
-                        f"{[(r.status, r.cause) for r in self.since(probe, after)][-5:]})")
+                         if r.status == status and r.cause in causes), None)
+        try:
+            return wait_for(seen, timeout, what=f"{probe} {status}/{cause}")
+        except AssertionError as exc:
+            runs = [(r.status, r.cause) for r in self.since(probe, after)][-5:]
+            raise AssertionError(f"{exc}; seen since: {runs}") from None
 
 
 class Daemon:

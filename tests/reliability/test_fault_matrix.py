@@ -30,7 +30,7 @@ class Fault:
     name: str
     probe: str
     status: str
-    cause: str
+    cause: str | tuple[str, ...]  # alternatives: equally right, which one is a race
     inject: Step
     clear: Step
 
@@ -171,9 +171,13 @@ FAULTS = [
           *proxy("mongo", "reset")),
     # -- SMTP -----------------------------------------------------------------------------
     Fault("smtp banner never sent", "mail", "failed", "timeout", *proxy("smtp", "blackhole")),
-    Fault("smtp connection reset", "mail", "failed", "connect_error", *proxy("smtp", "reset")),
+    # A reset right after accept reaches smtplib as ECONNRESET or as an empty read
+    # (SMTPServerDisconnected), depending on timing: both say the server dropped it.
+    Fault("smtp connection reset", "mail", "failed", ("connect_error", "protocol_error"),
+          *proxy("smtp", "reset")),
     Fault("smtp slow drip", "mail", "failed", "timeout", *proxy("smtp", "drip", 0.1)),
-    Fault("smtp server stopped", "mail", "failed", "connect_error", smtp_stopped, smtp_started),
+    Fault("smtp server stopped", "mail", "failed", ("connect_error", "protocol_error"),
+          smtp_stopped, smtp_started),
     # -- Docker API (Podman) --------------------------------------------------------------
     Fault("docker api hung", "engine", "unknown", "docker_timeout", *proxy("docker", "blackhole")),
     Fault("docker api reset", "engine", "unknown", "docker_unreachable",

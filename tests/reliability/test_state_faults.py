@@ -230,3 +230,39 @@ def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
     finally:
         receiver.stop()
     assert [r.body["kind"] for r in receiver.received] == ["started"]
+
+
+def test_a_database_error_does_not_end_a_channels_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbox read fails once (the database locked by another process): the channel's
+    delivery task carries on and sends the message when the database answers again."""
+    from watchdog.errors import StateError
+
+    receiver = Receiver(free_port()).start()
+    clock = SystemClock()
+
+    async def go() -> None:
+        store = NotifyStore(StateStore(":memory:"))
+        store.enqueue("oncall", Message("started", 1, "web", "sev2", True, "down", {}),
+                      clock.time())
+        real_head, failures = store.head, [StateError("state database is locked")]
+
+        def head(channel: str):  # type: ignore[no-untyped-def]
+            if failures:
+                raise failures.pop()
+            return real_head(channel)
+
+        monkeypatch.setattr(store, "head", head)
+        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))  # type: ignore[arg-type]
+        async with httpx.AsyncClient() as http:
+            dispatcher = Dispatcher(store, clock, 0.05, lambda name, cfg: None)
+            dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
+            try:
+                await until(lambda: receiver.received)
+            finally:
+                await dispatcher.stop()
+
+    try:
+        asyncio.run(go())
+    finally:
+        receiver.stop()
+    assert [r.body["kind"] for r in receiver.received] == ["started"]
