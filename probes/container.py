@@ -61,6 +61,7 @@ class Snapshot:
     restarts: int
     health: str
     created: float | None
+    started: float | None  # State.StartedAt: the remediation policy's start-period grace
 
     @classmethod
     def of(cls, attrs: dict[str, Any]) -> Snapshot:
@@ -70,12 +71,13 @@ class Snapshot:
                    exit_code=int(state.get("ExitCode") or 0),
                    oom_killed=bool(state.get("OOMKilled")),
                    restarts=int(attrs.get("RestartCount") or 0), health=health,
-                   created=parse_time(attrs.get("Created")))
+                   created=parse_time(attrs.get("Created")),
+                   started=parse_time(state.get("StartedAt")))
 
     def details(self) -> dict[str, Any]:
         return {"id": self.id[:12], "state": self.status, "exit_code": self.exit_code,
                 "oom_killed": self.oom_killed, "restart_count": self.restarts,
-                "health": self.health or None}
+                "health": self.health or None, "started_at": self.started}
 
 
 class ContainerProbe:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from watchdog.remediation import ActionFailed
 
 
-async def run_command(argv: Sequence[str], timeout: float) -> str:
+async def run_command(argv: Sequence[str], timeout: float, *,
+                      env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
     """stdout of `argv`; ActionFailed on a non-zero exit, a missing program or a timeout."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=None if env is None else dict(env), cwd=cwd)
     except OSError as exc:
         raise ActionFailed(f"cannot run {argv[0]}: {exc.strerror}") from exc
     try:

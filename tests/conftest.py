@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.peers.podman import PodmanPeer, podman_peer
+from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
+from tests.peers.redis_server import RedisServer
 from tests.support import HttpPeer
 from watchdog.secrets import SCRUBBER
 
@@ -21,6 +23,16 @@ def http_peer(tmp_path: Path) -> Iterator[HttpPeer]:
             peer.process.stop()
 
 
+@pytest.fixture
+def full_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """redis-server with maxmemory 2 MB and noeviction, filled until it rejects writes."""
+    server = RedisServer(tmp_path, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction",
+                         password=REDIS_PASSWORD).start()
+    server.fill_until_oom()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_scrubber() -> Iterator[None]:
     """Secrets registered by one test must not mask another test's output."""
@@ -31,9 +43,7 @@ def _fresh_scrubber() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def podman() -> Iterator[PodmanPeer]:
-    """Podman's Docker API with runc, and a busybox image (localhost/app:v1, :v2, :latest).
-
-    Shared by the host-probe and reliability tests: one service per session.
-    """
+    """Podman's Docker API with runc, and a busybox image (localhost/app:v1, :v2, :latest);
+    shared by every test directory that needs a real engine, started once per session."""
     with podman_peer() as peer:
         yield peer

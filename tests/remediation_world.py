@@ -25,7 +25,8 @@ from watchdog.state import StateStore
 
 class World:
     def __init__(self, tmp: Path, config_text: str, types: dict[str, Any],
-                 probe_types: dict[str, Any] | None = None) -> None:
+                 probe_types: dict[str, Any] | None = None,
+                 clock: ManualClock | None = None) -> None:
         self.tmp = tmp
         self.kill = tmp / "disable-remediation"
         path = tmp / "watchdog.yaml"
@@ -34,7 +35,8 @@ class World:
         self.config = load_config(
             path, probes=Registry("probe", probe_types or {"http": HttpProbe}),
             remediations=Registry("remediation", types), environ={})
-        self.clock = ManualClock()
+        # A real engine's timestamps need a wall clock near the real one (`clock`).
+        self.clock = clock or ManualClock()
         self.store = StateStore.in_state_dir(tmp / "state")
         self.metrics = Metrics(CollectorRegistry())
         self.engine = Engine(self.config, IncidentBook(self.store), self.metrics, self.clock.time)

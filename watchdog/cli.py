@@ -214,10 +214,9 @@ def cmd_remediations(args: argparse.Namespace, path: Path) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        last = r["last"] or {}
-        state = "QUARANTINED" if r["quarantined"] else f"{r['budget_left']} attempts left"
+        state = "QUARANTINED" if r["quarantined"] else f"budget used {r['budget']}"
         print(f"{r['remediation']:28} {r['mode']:8} {r['target']:24} {state:18} "
-              f"{last.get('decision', '-')}: {scrub(str(last.get('reason', '')))}")
+              f"{r['last'] or '-'}: {scrub(str(r['last_reason'] or ''))}")
     return 0
 
 

@@ -200,6 +200,7 @@ class Daemon:
         await self.scheduler.stop(self.config.watchdog.shutdown_grace)
         # An action being verified is left in the ledger; the next start verifies it.
         await self.remediator.drain(self.config.watchdog.shutdown_grace)
+        await self.remediator.aclose()
         await close_jobs(self._jobs)
         await self.notifier.aclose()
         await self.resources.aclose()

@@ -174,12 +174,14 @@ class Ledger:
             f"started_at >= ? AND state IN ({marks}) ORDER BY id", (target, since, *states))
         return [dict(r) for r in rows]
 
-    def actions_since(self, since: float, dry_run: bool) -> int:
+    def actions_since(self, since: float, dry_run: bool, exclude: tuple[str, ...] = ()) -> int:
+        """Attempts by every remediation since `since`, but those named in `exclude`."""
         states = ("would_act",) if dry_run else COUNTED
-        marks = ",".join("?" * len(states))
+        marks, skip = ",".join("?" * len(states)), ",".join("?" * len(exclude))
         rows = self.store.query(
             f"SELECT COUNT(*) AS n FROM remediation_actions WHERE started_at >= ? "  # noqa: S608
-            f"AND state IN ({marks})", (since, *states))
+            f"AND state IN ({marks}) AND remediation NOT IN ({skip})",
+            (since, *states, *exclude))
         return int(rows[0]["n"])
 
     def last_outcome(self, remediation: str) -> dict[str, Any] | None:

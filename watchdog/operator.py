@@ -20,7 +20,7 @@ from watchdog.observation import Observation, Status, unknown
 from watchdog.probe import Resources
 from watchdog.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
 from watchdog.remediation import Trigger
-from watchdog.remediator import Remediator, build_remediations
+from watchdog.remediator import Remediator, budget_rows, build_remediations
 from watchdog.scheduler import gather_once
 from watchdog.state import StateStore
 
@@ -37,18 +37,8 @@ def _types() -> Registry[Any]:
 def remediation_rows(config: Config) -> list[dict[str, Any]]:
     ledger = _ledger(config)
     resources = Resources(config.watchdog, ledger.store, SystemClock())
-    built = {r.name: r for r in build_remediations(config, resources, _types(), lambda _: None)}
-    quarantined, now = ledger.quarantined(), resources.clock.time()
-    rows = []
-    for name, spec in config.remediations.items():
-        target = built[name].target if name in built else name
-        used = len(ledger.attempts(target, now - spec.common.budget.within,
-                                   spec.common.mode != "auto"))
-        rows.append({"remediation": name, "type": spec.common.type, "mode": spec.common.mode,
-                     "target": target, "quarantined": target in quarantined,
-                     "budget_left": max(0, spec.common.budget.attempts - used),
-                     "last": ledger.last_outcome(name)})
-    return rows
+    built = build_remediations(config, resources, _types(), lambda _: None)
+    return budget_rows(ledger, built, resources.clock.time())
 
 
 def reset_target(config: Config, target: str) -> bool:

@@ -38,6 +38,10 @@ class Situation:
     max_actions: int = 3
     failing_probes: int = 0
     storm_failing_probes: int = 4
+    # A safe action (evidence capture) changes nothing on the host: the gates that protect
+    # against making an incident worse (dependency, starting, backoff, blast radius, storm)
+    # do not hold it back, since storms are exactly when evidence matters.
+    safe: bool = False
 
 
 class Gate(NamedTuple):
@@ -54,13 +58,14 @@ def backoff_delay(backoff: Backoff, attempts: int) -> float:
 
 
 def _backing_off(s: Situation) -> bool:
-    if s.last_attempt_at is None:
+    if s.safe or s.last_attempt_at is None:
         return False
     return s.now < s.last_attempt_at + backoff_delay(s.backoff, s.consecutive_attempts)
 
 
 def _starting(s: Situation) -> bool:
-    return s.target_started_at is not None and s.now - s.target_started_at < s.start_period
+    return not s.safe and s.target_started_at is not None \
+        and s.now - s.target_started_at < s.start_period
 
 
 GATES: tuple[Gate, ...] = (
@@ -70,7 +75,7 @@ GATES: tuple[Gate, ...] = (
          lambda s: "the target is quarantined until an operator runs `runbook-watchdog reset`"),
     Gate("in_flight", lambda s: s.in_flight,
          lambda s: "an action on this target is still executing or verifying"),
-    Gate("dependency", lambda s: bool(s.failing_dependencies),
+    Gate("dependency", lambda s: not s.safe and bool(s.failing_dependencies),
          lambda s: f"dependency failing: {', '.join(s.failing_dependencies)}; fix that first"),
     Gate("maintenance", lambda s: s.in_maintenance and not s.act_in_maintenance,
          lambda s: "inside a maintenance window"),
@@ -80,10 +85,10 @@ GATES: tuple[Gate, ...] = (
          lambda s: f"backing off after {s.consecutive_attempts} attempts"),
     Gate("starting", _starting,
          lambda s: f"the target started less than {s.start_period:g}s ago"),
-    Gate("blast_radius", lambda s: s.actions_in_window >= s.max_actions,
+    Gate("blast_radius", lambda s: not s.safe and s.actions_in_window >= s.max_actions,
          lambda s: f"{s.actions_in_window} actions recently (cap {s.max_actions}): "
                    "alert, don't act"),
-    Gate("storm", lambda s: s.failing_probes >= s.storm_failing_probes,
+    Gate("storm", lambda s: not s.safe and s.failing_probes >= s.storm_failing_probes,
          lambda s: f"{s.failing_probes} probes failing at once: a shared cause, "
                    "alert, don't act"),
 )

@@ -12,17 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from watchdog.clock import Clock
-from watchdog.config_models import WatchdogSettings
 from watchdog.observation import Observation
-from watchdog.probe import Resources
-from watchdog.state import StateStore
-
-T = TypeVar("T")
+from watchdog.probe import ProbeContext, Resources
 
 
 class ActionParams(BaseModel):
@@ -64,6 +59,8 @@ class Action(Protocol):
     Params: ClassVar[type[BaseModel]]
     # "failing": when the trigger has failed `after` cycles; "open": when an incident opens.
     fires_on: ClassVar[Literal["failing", "open"]]
+    # Optional `safe: ClassVar[bool] = True` for actions that change nothing on the host
+    # (evidence capture): the policy's protective gates do not hold them back.
 
     async def plan(self, trigger: Trigger) -> Plan:
         """Decide what to do; raise ActionRefused when nothing safe can be done."""
@@ -78,33 +75,22 @@ class Action(Protocol):
         ...
 
 
-class ActionContext:
-    """What one remediation instance is given (shaped like a ProbeContext, so helpers that
-    take one, such as the Docker access in probes/_docker.py, serve actions too)."""
+class ActionContext(ProbeContext):
+    """What one remediation instance is given: a probe's context (so helpers that take one,
+    such as the Docker access in probes/_docker.py, serve actions too) plus read access to
+    the latest observations."""
 
     def __init__(self, name: str, resources: Resources,
-                 last: Callable[[str], Observation | None], timeout: float = 30.0) -> None:
-        self.name = name
-        self.resources = resources
-        self.timeout = timeout  # bound on each blocking call an action makes
+                 last: Callable[[str], Observation | None], timeout: float = 30.0,
+                 probe_params: Mapping[str, BaseModel] | None = None) -> None:
+        super().__init__(name, timeout, resources)  # timeout bounds each blocking call
         self._last = last
+        self._probe_params = dict(probe_params or {})
 
-    @property
-    def settings(self) -> WatchdogSettings:
-        return self.resources.settings
-
-    @property
-    def store(self) -> StateStore | None:
-        return self.resources.store
-
-    @property
-    def clock(self) -> Clock:
-        return self.resources.clock
+    def probe_params(self, probe: str) -> BaseModel | None:
+        """A configured probe's own keys (an action on Redis reuses the probe's URL)."""
+        return self._probe_params.get(probe)
 
     def last_observation(self, probe: str) -> Observation | None:
         """The latest observation of a probe (for plans that depend on what it saw)."""
         return self._last(probe)
-
-    async def run_blocking(self, fn: Callable[..., T], *args: Any,
-                           timeout: float | None = None) -> T:
-        return await self.resources.run_blocking(fn, *args, timeout=timeout or self.timeout)

@@ -57,9 +57,27 @@ def build_remediations(config: Config, resources: Resources, types: Mapping[str,
     for name, spec in config.remediations.items():
         if spec.common.mode == "off":
             continue
-        action = types[spec.common.type](spec.params, ActionContext(name, resources, last))
+        params = {probe: p.params for probe, p in config.probes.items()}
+        ctx = ActionContext(name, resources, last, probe_params=params)
+        try:
+            action = types[spec.common.type](spec.params, ctx)
+        except Exception as exc:
+            # A remediation that cannot be built never acts; the rest still do.
+            log.error("remediation %s disabled: %s", name, scrub(f"{type(exc).__name__}: {exc}"))
+            continue
         built.append(Remediation(spec, action, str(getattr(action, "target", name))))
     return built
+
+
+@dataclass(frozen=True)
+class Case:
+    """One decision in progress: what, why, how (mode) and on what."""
+
+    rem: Remediation
+    trigger: Trigger
+    mode: str  # auto, dry-run, operator
+    target: str  # single-flight, budget and quarantine key
+    dry_run: bool
 
 
 class Remediator:
@@ -81,20 +99,28 @@ class Remediator:
         self.tasks: set[asyncio.Task[None]] = set()
         self._deciding: set[str] = set()
         self._last_skip: dict[str, str] = {}
+        self._last_refusal: dict[str, str] = {}
+        # Safe actions (evidence) neither count towards nor are held by the blast radius.
+        self._safe_names = tuple(r.name for r in remediations if _is_safe(r))
 
     # -- entry points ------------------------------------------------------------------------
     def on_event(self, event: ResultEvent) -> None:
         """Engine subscriber: consider every remediation this result may trigger."""
         for rem in self.remediations:
             trigger = self._trigger(rem, event)
-            if trigger is not None and rem.name not in self._deciding:
-                self._spawn(rem, self._handle(rem, trigger, operator_execute=None))
+            if trigger is None:
+                continue
+            # One decision at a time per remediation; actions fired by an incident opening
+            # decide per incident, so two incidents opening together both get theirs.
+            key = f"{rem.name}#{trigger.incident_id}" if _fires_on_open(rem) else rem.name
+            if key not in self._deciding:
+                self._spawn(key, self._handle(rem, trigger, operator_execute=None))
 
     def _trigger(self, rem: Remediation, event: ResultEvent) -> Trigger | None:
         obs = event.observation
         if obs.status is not Status.FAILED or not rem.matches(event.probe, obs.cause):
             return None  # UNKNOWN never triggers an action
-        if getattr(rem.action, "fires_on", "failing") == "open":
+        if _fires_on_open(rem):
             if event.change is None or event.change.transition is not Transition.OPEN:
                 return None
         elif event.verdict.track.failures < rem.spec.common.after:
@@ -108,16 +134,16 @@ class Remediator:
                 return incident.id
         return None
 
-    def _spawn(self, rem: Remediation, work: Awaitable[Any]) -> None:
-        self._deciding.add(rem.name)
+    def _spawn(self, key: str, work: Awaitable[Any]) -> None:
+        self._deciding.add(key)
 
         async def run() -> None:
             try:
                 await work
             except Exception:
-                log.exception("remediation %s failed unexpectedly", rem.name)
+                log.exception("remediation %s failed unexpectedly", key)
             finally:
-                self._deciding.discard(rem.name)
+                self._deciding.discard(key)
 
         task = asyncio.ensure_future(run())
         self.tasks.add(task)
@@ -129,44 +155,52 @@ class Remediator:
         return await self._handle(rem, trigger, operator_execute=execute)
 
     # -- the decision ------------------------------------------------------------------------
+    def _case(self, rem: Remediation, trigger: Trigger, operator_execute: bool | None) -> Case:
+        if operator_execute is not None:
+            return Case(rem, trigger, "operator", _target(rem, trigger), not operator_execute)
+        dry_run = rem.spec.common.mode != "auto" or not self.may_act()
+        return Case(rem, trigger, rem.spec.common.mode, _target(rem, trigger), dry_run)
+
     async def _handle(self, rem: Remediation, trigger: Trigger,
                       operator_execute: bool | None) -> str:
-        dry_run = not operator_execute if operator_execute is not None \
-            else rem.spec.common.mode != "auto" or not self.may_act()
-        mode = "operator" if operator_execute is not None else rem.spec.common.mode
-        decision = decide(self.situation(rem, trigger, dry_run))
+        case = self._case(rem, trigger, operator_execute)
+        decision = decide(self.situation(case))
         if not decision.act:
-            self._skipped(rem, trigger, mode, decision, dry_run)
+            self._skipped(case, decision)
             return f"skipped: {decision.why}"
         self._last_skip.pop(rem.name, None)
         try:
             plan = await rem.action.plan(trigger)
         except ActionRefused as exc:
-            self._record(rem, trigger, mode, "refused", str(exc))
+            if self._last_refusal.get(rem.name) != str(exc):  # the same refusal every cycle
+                self._record(case, "refused", str(exc))  # is journaled once
+            self._last_refusal[rem.name] = str(exc)
             return f"refused: {exc}"
-        if dry_run:
-            return self._would_act(rem, trigger, mode, plan)
-        return await self._act(rem, trigger, mode, plan)
+        self._last_refusal.pop(rem.name, None)
+        if case.dry_run:
+            return self._would_act(case, plan)
+        return await self._act(case, plan)
 
-    def situation(self, rem: Remediation, trigger: Trigger, dry_run: bool) -> Situation:
+    def situation(self, case: Case) -> Situation:
+        rem, trigger, target = case.rem, case.trigger, case.target
         c, s, now = rem.spec.common, self.config.watchdog, self.clock()
-        attempts = self.ledger.attempts(rem.target, now - c.budget.within, dry_run)
-        consecutive = _since_success(attempts)
+        attempts = self.ledger.attempts(target, now - c.budget.within, case.dry_run)
         return Situation(
             now=now, kill_switch=kill_switch_on(self.config),
-            quarantined=self.ledger.is_quarantined(rem.target),
-            in_flight=self.ledger.in_flight(rem.target),
+            quarantined=self.ledger.is_quarantined(target),
+            in_flight=self.ledger.in_flight(target),
             failing_dependencies=self._failing_dependencies(trigger.probe),
             in_maintenance=self.in_maintenance(trigger.probe),
             act_in_maintenance=c.in_maintenance, attempts_in_window=len(attempts),
             budget=c.budget.attempts,
             last_attempt_at=attempts[-1]["started_at"] if attempts else None,
-            consecutive_attempts=consecutive, backoff=c.backoff,
+            consecutive_attempts=_since_success(attempts), backoff=c.backoff,
             target_started_at=_started_at(trigger), start_period=c.start_period,
-            actions_in_window=self.ledger.actions_since(now - s.max_actions.within, dry_run),
+            actions_in_window=self.ledger.actions_since(now - s.max_actions.within,
+                                                        case.dry_run, exclude=self._safe_names),
             max_actions=s.max_actions.count,
             failing_probes=len(self.engine.failing_probes()),
-            storm_failing_probes=s.storm_failing_probes)
+            storm_failing_probes=s.storm_failing_probes, safe=_is_safe(rem))
 
     def _failing_dependencies(self, probe: str) -> tuple[str, ...]:
         spec = self.config.probes.get(probe)
@@ -179,71 +213,67 @@ class Remediator:
                 failing.add(dep)
         return tuple(d for d in spec.common.depends_on if d in failing)
 
-    def _skipped(self, rem: Remediation, trigger: Trigger, mode: str, decision: Decision,
-                 dry_run: bool) -> None:
-        gate = decision.gate or "?"
-        self.metrics.remediation_skips.labels(remediation=rem.name, gate=gate).inc()
-        if decision.quarantine and not dry_run:
-            self._quarantine(rem, trigger, decision.why)
-        if self._last_skip.get(rem.name) == gate:
+    def _skipped(self, case: Case, decision: Decision) -> None:
+        gate, name = decision.gate or "?", case.rem.name
+        self.metrics.remediation_skips.labels(remediation=name, gate=gate).inc()
+        if decision.quarantine and not case.dry_run:
+            self._quarantine(case, decision.why)
+        if self._last_skip.get(name) == gate:
             return  # the same reason as last cycle: counted, not journaled again
-        self._last_skip[rem.name] = gate
-        self.metrics.remediation_attempts.labels(remediation=rem.name, outcome="skipped").inc()
-        decision_name = "would_quarantine" if decision.quarantine and dry_run else "skipped"
-        self._record(rem, trigger, mode, decision_name, f"{gate}: {decision.why}")
+        self._last_skip[name] = gate
+        self.metrics.remediation_attempts.labels(remediation=name, outcome="skipped").inc()
+        decision_name = "would_quarantine" if decision.quarantine and case.dry_run else "skipped"
+        self._record(case, decision_name, f"{gate}: {decision.why}")
 
-    def _quarantine(self, rem: Remediation, trigger: Trigger, why: str) -> None:
-        if not self.ledger.quarantine(rem.target, rem.name, why, self.clock()):
+    def _quarantine(self, case: Case, why: str) -> None:
+        if not self.ledger.quarantine(case.target, case.rem.name, why, self.clock()):
             return
-        self.metrics.remediation_quarantined.labels(remediation=rem.name).set(1)
-        self._record(rem, trigger, "auto", "quarantined", why)
-        self.engine.escalate(trigger.probe, f"remediation {rem.name} quarantined "
-                                            f"{rem.target}: {why}")
+        self.metrics.remediation_quarantined.labels(remediation=case.rem.name).set(1)
+        self._record(case, "quarantined", why)
+        self.engine.escalate(case.trigger.probe, f"remediation {case.rem.name} quarantined "
+                                                 f"{case.target}: {why}")
 
-    def _would_act(self, rem: Remediation, trigger: Trigger, mode: str, plan: Plan) -> str:
-        action_id = self.ledger.begin(rem.name, rem.target, mode, trigger.probe,
-                                      trigger.incident_id, _plan_json(plan), self.clock(),
-                                      state="would_act")
-        self.metrics.remediation_attempts.labels(remediation=rem.name, outcome="would_act").inc()
-        self._record(rem, trigger, mode, "would_act", f"would {plan.summary}",
-                     action_id=action_id, detail=dict(plan.detail))
+    def _begin(self, case: Case, plan: Plan, state: str) -> int | None:
+        return self.ledger.begin(case.rem.name, case.target, case.mode, case.trigger.probe,
+                                 case.trigger.incident_id, _plan_json(plan), self.clock(),
+                                 state=state)
+
+    def _would_act(self, case: Case, plan: Plan) -> str:
+        action_id = self._begin(case, plan, "would_act")
+        self._count(case, "would_act")
+        self._record(case, "would_act", f"would {plan.summary}", action_id=action_id,
+                     detail=dict(plan.detail))
         return f"would {plan.summary}"
 
-    async def _act(self, rem: Remediation, trigger: Trigger, mode: str, plan: Plan) -> str:
-        action_id = self.ledger.begin(rem.name, rem.target, mode, trigger.probe,
-                                      trigger.incident_id, _plan_json(plan), self.clock())
+    async def _act(self, case: Case, plan: Plan) -> str:
+        action_id = self._begin(case, plan, "executing")
         if action_id is None:
-            self._record(rem, trigger, mode, "skipped", "in_flight: another action started")
+            self._record(case, "skipped", "in_flight: another action started")
             return "skipped: in flight"
-        self._record(rem, trigger, mode, "acted", plan.summary, action_id=action_id,
-                     detail=dict(plan.detail))
+        self._record(case, "acted", plan.summary, action_id=action_id, detail=dict(plan.detail))
         try:
-            undo = await asyncio.wait_for(rem.action.execute(plan), EXECUTE_TIMEOUT)
+            undo = await asyncio.wait_for(case.rem.action.execute(plan), EXECUTE_TIMEOUT)
         except Exception as exc:
-            return self._failed(rem, trigger, mode, action_id, "failed",
+            return self._failed(case, action_id, "failed",
                                 f"{plan.summary} failed: {type(exc).__name__}: {exc}")
         self.ledger.mark(action_id, "verifying", self.clock(), undo=dict(undo))
-        return await self._verify_and_close(rem, trigger, mode, action_id, plan)
+        return await self._verify_and_close(case, action_id, plan)
 
-    async def _verify_and_close(self, rem: Remediation, trigger: Trigger, mode: str,
-                                action_id: int, plan: Plan) -> str:
-        if await self._verified(rem, plan, since=self.clock()):
+    async def _verify_and_close(self, case: Case, action_id: int, plan: Plan) -> str:
+        if await self._verified(case.rem, plan, since=self.clock()):
             self.ledger.mark(action_id, "succeeded", self.clock(), outcome="verified")
-            self.metrics.remediation_attempts.labels(remediation=rem.name,
-                                                     outcome="succeeded").inc()
-            self._record(rem, trigger, mode, "succeeded", f"{plan.summary}: verified",
-                         action_id=action_id)
+            self._count(case, "succeeded")
+            self._record(case, "succeeded", f"{plan.summary}: verified", action_id=action_id)
             return f"succeeded: {plan.summary}"
-        within = rem.spec.common.verify.within
-        return self._failed(rem, trigger, mode, action_id, "verify_failed",
+        within = case.rem.spec.common.verify.within
+        return self._failed(case, action_id, "verify_failed",
                             f"{plan.summary}: not verified within {within:g}s")
 
-    def _failed(self, rem: Remediation, trigger: Trigger, mode: str, action_id: int,
-                outcome: str, why: str) -> str:
+    def _failed(self, case: Case, action_id: int, outcome: str, why: str) -> str:
         self.ledger.mark(action_id, "failed", self.clock(), outcome=why)
-        self.metrics.remediation_attempts.labels(remediation=rem.name, outcome=outcome).inc()
-        self._record(rem, trigger, mode, outcome, why, action_id=action_id)
-        self.engine.escalate(trigger.probe, f"remediation {rem.name}: {why}")
+        self._count(case, outcome)
+        self._record(case, outcome, why, action_id=action_id)
+        self.engine.escalate(case.trigger.probe, f"remediation {case.rem.name}: {why}")
         return f"{outcome}: {scrub(why)}"
 
     async def _verified(self, rem: Remediation, plan: Plan, since: float) -> bool:
@@ -265,38 +295,32 @@ class Remediator:
         by_name = {r.name: r for r in self.remediations}
         for row in self.ledger.unfinished():
             rem = by_name.get(row.remediation)
-            trigger = Trigger(row.probe or "", "resumed", _RESUMED, row.incident_id, self.clock())
             if rem is None:
                 self.ledger.mark(row.id, "failed", self.clock(),
                                  outcome="interrupted; remediation no longer configured")
                 continue
+            trigger = Trigger(row.probe or "", "resumed", _RESUMED, row.incident_id, self.clock())
+            case = Case(rem, trigger, row.mode, row.target, dry_run=False)
             plan = Plan(row.target, str(row.plan.get("summary", "")), row.plan.get("detail", {}))
-            self._record(rem, trigger, row.mode, "resumed",
-                         f"found '{plan.summary}' {row.state} after a restart: verifying, "
-                         "not repeating", action_id=row.id)
+            self._record(case, "resumed", f"found '{plan.summary}' {row.state} after a restart: "
+                                          "verifying, not repeating", action_id=row.id)
             self.ledger.mark(row.id, "verifying", self.clock())
-            self._spawn(rem, self._verify_and_close(rem, trigger, row.mode, row.id, plan))
+            self._spawn(rem.name, self._verify_and_close(case, row.id, plan))
 
-    def _record(self, rem: Remediation, trigger: Trigger, mode: str, decision: str, reason: str,
-                action_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
+    def _count(self, case: Case, outcome: str) -> None:
+        self.metrics.remediation_attempts.labels(remediation=case.rem.name, outcome=outcome).inc()
+
+    def _record(self, case: Case, decision: str, reason: str, action_id: int | None = None,
+                detail: dict[str, Any] | None = None) -> None:
+        trigger = case.trigger
         self.ledger.journal(Entry(
-            at=self.clock(), remediation=rem.name, target=rem.target, mode=mode,
+            at=self.clock(), remediation=case.rem.name, target=case.target, mode=case.mode,
             decision=decision, reason=reason, probe=trigger.probe or None,
             incident_id=trigger.incident_id, action_id=action_id, detail=detail or {}))
 
     def status(self) -> list[dict[str, Any]]:
         """Budgets and quarantines, for /api/status (`remediations`)."""
-        quarantined, now = self.ledger.quarantined(), self.clock()
-        rows = []
-        for rem in self.remediations:
-            budget = rem.spec.common.budget
-            used = len(self.ledger.attempts(rem.target, now - budget.within, False))
-            last = self.ledger.last_outcome(rem.name) or {}
-            rows.append({"remediation": rem.name, "mode": rem.spec.common.mode,
-                         "target": rem.target, "budget": f"{used}/{budget.attempts}",
-                         "quarantined": rem.target in quarantined,
-                         "last": last.get("decision")})
-        return rows
+        return budget_rows(self.ledger, self.remediations, self.clock())
 
     def refresh_gauges(self) -> None:
         quarantined = self.ledger.quarantined()
@@ -304,9 +328,46 @@ class Remediator:
             self.metrics.remediation_quarantined.labels(remediation=rem.name).set(
                 1 if rem.target in quarantined else 0)
 
+    async def aclose(self) -> None:
+        """Release what actions hold (an engine client); not every action has something."""
+        for rem in self.remediations:
+            close = getattr(rem.action, "aclose", None)
+            if close is not None:
+                await close()
+
     async def drain(self, timeout: float) -> None:
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=timeout)
+
+
+def budget_rows(ledger: Ledger, remediations: list[Remediation],
+                now: float) -> list[dict[str, Any]]:
+    """Each remediation's mode, target, budget use, quarantine and last decision."""
+    quarantined, rows = ledger.quarantined(), []
+    for rem in remediations:
+        c = rem.spec.common
+        used = len(ledger.attempts(rem.target, now - c.budget.within, c.mode != "auto"))
+        last = ledger.last_outcome(rem.name) or {}
+        rows.append({"remediation": rem.name, "mode": c.mode, "target": rem.target,
+                     "budget": f"{used}/{c.budget.attempts}",
+                     "quarantined": rem.target in quarantined,
+                     "last": last.get("decision"), "last_reason": last.get("reason")})
+    return rows
+
+
+def _target(rem: Remediation, trigger: Trigger) -> str:
+    """Actions fired per incident (evidence) are keyed per incident, the rest per target."""
+    if _fires_on_open(rem) and trigger.incident_id is not None:
+        return f"{rem.target}#incident-{trigger.incident_id}"
+    return rem.target
+
+
+def _fires_on_open(rem: Remediation) -> bool:
+    return getattr(rem.action, "fires_on", "failing") == "open"
+
+
+def _is_safe(rem: Remediation) -> bool:
+    return bool(getattr(rem.action, "safe", False))
 
 
 def kill_switch_on(config: Config) -> bool:

@@ -1,4 +1,4 @@
-"""Fixtures for the host probes (the session's Podman peer is in tests/conftest.py)."""
+"""Fixtures for the host probes (the session's Podman engine, `podman`, is in tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from mockupdb import MockupDB
 from pymongo import MongoClient
 
+from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
+from tests.peers.redis_server import RedisServer
 from tests.support import PEERS, Process, free_port, port_open, wait_for
 
 API_KEY = "shk-test-key-5b1f0c7e"
-REDIS_PASSWORD = "redis-pw-9d2a7c41"
 SMTP_USER, SMTP_PASSWORD = "alerts@amn.gg", "smtp-pw-3e8b6f20"
 
 
@@ -116,57 +116,9 @@ def silent_port() -> Iterator[int]:
 
 
 # -- Redis ------------------------------------------------------------------------------------
-class RedisServer:
-    """Debian's redis-server on a free port, its data dir under tmp."""
-
-    def __init__(self, tmp: Path, *args: str, password: str | None = REDIS_PASSWORD) -> None:
-        self.port = free_port()
-        self.password = password
-        self.dir = tmp / f"redis-{self.port}"
-        self.dir.mkdir()
-        auth = ["--requirepass", password] if password else []
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir), "--save", "", "--appendonly", "no", *auth, *args]
-        self.process = Process(argv, tmp / f"redis-{self.port}.log")
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, password=self.password, decode_responses=True)
-
-    def start(self) -> RedisServer:
-        self.process.start()
-        wait_for(lambda: self.client().ping(), what=f"redis on {self.port}")
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
-        wait_for(lambda: not port_open(self.port), what="redis to stop")
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def full_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """maxmemory 2 MB with noeviction, filled until Redis rejects writes for real."""
-    server = RedisServer(tmp_path, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
-    server.start()
-    client = server.client()
-    filler = "x" * 10_000
-    for i in range(10_000):
-        try:
-            client.set(f"fill:{i}", filler)
-        except redis.exceptions.OutOfMemoryError:
-            break
-    else:
-        raise AssertionError("redis never rejected a write")
+    server = RedisServer(tmp_path, password=REDIS_PASSWORD).start()
     yield server
     server.stop()
 
@@ -175,7 +127,7 @@ def full_redis(tmp_path: Path) -> Iterator[RedisServer]:
 def broken_disk_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A Redis whose data dir vanished: a real BGSAVE fails (the runbook's "disk full")."""
     # Save points as in production: with them, Redis also refuses writes (MISCONF).
-    server = RedisServer(tmp_path, "--save", "3600 1").start()
+    server = RedisServer(tmp_path, "--save", "3600 1", password=REDIS_PASSWORD).start()
     client = server.client()
     client.set("some", "data")
     shutil.rmtree(server.dir)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_healthy_redis_is_ok_with_latency_and_memory_values(tmp_path: Path) -> None:
-    server = RedisServer(tmp_path, "--maxmemory", "64mb").start()
+    server = RedisServer(tmp_path, "--maxmemory", "64mb", password=REDIS_PASSWORD).start()
     try:
         obs = run_probe(RedisProbe, {"url": server.url, "password": REDIS_PASSWORD})
         key_ttl = server.client().ttl("runbook-watchdog:probe:probe-under-test")
@@ -85,7 +85,7 @@ def test_the_client_is_reused_and_survives_its_connection_killed(tmp_path: Path)
     from watchdog.config_models import WatchdogSettings
     from watchdog.probe import ProbeContext, Resources
 
-    server = RedisServer(tmp_path).start()
+    server = RedisServer(tmp_path, password=REDIS_PASSWORD).start()
 
     async def go() -> list[str]:
         resources = Resources(WatchdogSettings(), None, SystemClock())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.peers.redis_server import RedisServer
 from tests.support import Process, daemon_env, free_port, port_open, wait_for
 
 HERE = Path(__file__).resolve().parent
@@ -87,35 +87,9 @@ def refused_probe(interval: str = "500ms", severity: str = "sev2") -> dict[str, 
             "runbook": "3.1", "escalate": False}  # a fixed severity, whatever the rate
 
 
-class RedisServer:
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.dir = tmp / f"redis-{self.port}"
-        self.dir.mkdir()
-        self.process = Process(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--requirepass", REDIS_PASSWORD, "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)], self.dir / "redis.log")
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        self.process.start()
-        wait_for(lambda: port_open(self.port), what="redis-server")
-        return self
-
-    def cli(self, *args: str) -> str:
-        out = subprocess.run(["redis-cli", "-p", str(self.port), "--no-auth-warning", "-a",
-                              REDIS_PASSWORD, *args], capture_output=True, text=True,
-                             timeout=10, check=True)
-        return out.stdout.strip()
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path).start()
+    server = RedisServer(tmp_path, password=REDIS_PASSWORD).start()
     try:
         yield server
     finally:

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from tests.ops.conftest import REDIS_PASSWORD, Daemon, RedisServer
+from tests.ops.conftest import REDIS_PASSWORD, Daemon
+from tests.peers.redis_server import RedisServer
 from tests.support import wait_for
 from watchdog.config_models import LeaseSettings
 from watchdog.lease import RedisLease

@@ -31,7 +31,6 @@ from tests.network.conftest import (
     SMTP_USER,
     NetHttpPeer,
     NxMongo,
-    RedisServer,
     SmtpServer,
     Tls,
     make_tls,
@@ -40,6 +39,7 @@ from tests.network.conftest import (
 from tests.peers.fault_proxy import FaultProxy
 from tests.peers.podman import PodmanPeer
 from tests.peers.receiver import Receiver
+from tests.peers.redis_server import RedisServer
 from tests.support import HttpPeer, Process, daemon_env, free_port, wait_for
 
 SECRETS = {

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from tests.network.conftest import RedisServer
 from tests.peers.fault_proxy import FaultProxy
 from tests.peers.receiver import Receiver
+from tests.peers.redis_server import PASSWORD, RedisServer
 from tests.support import HttpPeer, free_port
 from watchdog.clock import ManualClock, settle
 from watchdog.config import load_config
@@ -55,7 +55,7 @@ async def run_soak(daemon: Daemon, clock: ManualClock, web: HttpPeer,
 
 def test_twelve_minutes_of_churn_leak_nothing(tmp_path: Path) -> None:
     web = HttpPeer(tmp_path).start()
-    redis = RedisServer(tmp_path).start()
+    redis = RedisServer(tmp_path, password=PASSWORD).start()
     proxy = FaultProxy(redis.port).start()
     receiver = Receiver(free_port()).start()
     config = tmp_path / "watchdog.yaml"

@@ -1,0 +1,114 @@
+"""Preserve evidence when an incident opens (runbook §3.1 step 1, §3.7 step 5). Safe: auto.
+
+Saves under DIR/<incident-id>/: the finding (findings.json), the container's log tail
+(`docker logs --tail=200`), its inspected State (`docker inspect … .State`) and the
+access-log tail. Everything written passes the secret scrubber. A part that cannot be
+read (no such container, no log file) is recorded as such in its file, not skipped, so
+the evidence shows what was tried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import docker.errors
+
+from probes._docker import DockerAccess, DockerUnavailable
+from watchdog.remediation import ActionContext, ActionFailed, ActionParams, Plan, Trigger
+from watchdog.secrets import scrub
+
+TAIL_BYTES = 4 * 1024 * 1024  # read at most this much of an access log's end
+
+
+class EvidenceParams(ActionParams):
+    dir: Path = Path("/var/incidents")
+    container: str | None = None
+    access_log: Path | None = None
+    log_lines: int = 200
+    access_lines: int = 1000
+
+
+class CaptureEvidence:
+    Params: ClassVar[type[EvidenceParams]] = EvidenceParams
+    fires_on: ClassVar[Literal["failing", "open"]] = "open"
+    safe: ClassVar[bool] = True
+
+    def __init__(self, params: EvidenceParams, ctx: ActionContext) -> None:
+        self.params = params
+        self.target = f"evidence:{ctx.name}"
+        self.ctx = ctx
+        self.docker = DockerAccess(ctx) if params.container else None
+
+    async def plan(self, trigger: Trigger) -> Plan:
+        incident = trigger.incident_id if trigger.incident_id is not None else "manual"
+        where = self.params.dir / f"incident-{incident}"
+        files = ["findings.json"]
+        if self.params.container:
+            files += ["container.log", "container-state.json"]
+        if self.params.access_log:
+            files.append("access.log")
+        finding = {"probe": trigger.probe, "cause": trigger.cause, "at": trigger.at,
+                   "summary": trigger.observation.summary, "hint": trigger.observation.hint,
+                   "values": dict(trigger.observation.values),
+                   "details": dict(trigger.observation.details)}
+        return Plan(self.target, f"save evidence for incident {incident} under {where}",
+                    {"dir": str(where), "files": files, "finding": finding})
+
+    async def execute(self, plan: Plan) -> Mapping[str, Any]:
+        files = {"findings.json": json.dumps(plan.detail["finding"], indent=2, default=str)}
+        if self.params.container:
+            files.update(await self._container(self.params.container))
+        where = Path(plan.detail["dir"])
+        try:
+            await self.ctx.run_blocking(self._save, where, files)
+        except OSError as exc:
+            raise ActionFailed(f"cannot write evidence under {where}: {exc.strerror}") from exc
+        return {"dir": str(where)}
+
+    async def _container(self, name: str) -> dict[str, str]:
+        assert self.docker is not None
+        lines = self.params.log_lines
+        try:
+            logs = await self.docker.call(
+                lambda c: c.api.logs(name, tail=lines, timestamps=True).decode(errors="replace"))
+            state = await self.docker.call(lambda c: c.api.inspect_container(name)["State"])
+        except (docker.errors.NotFound, DockerUnavailable) as exc:
+            logs, state = f"could not read: {type(exc).__name__}: {exc}\n", {"error": str(exc)}
+        return {"container.log": logs,
+                "container-state.json": json.dumps(state, indent=2, default=str)}
+
+    def _save(self, where: Path, files: dict[str, str]) -> None:
+        where.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for name, text in files.items():
+            _write(where / name, text)
+        if self.params.access_log:
+            _write(where / "access.log", _tail(self.params.access_log, self.params.access_lines))
+
+    async def verify(self, plan: Plan) -> bool:
+        where, names = Path(plan.detail["dir"]), plan.detail["files"]
+        return await self.ctx.run_blocking(_all_written, where, names)
+
+
+def _all_written(where: Path, names: list[str]) -> bool:
+    return all((where / n).is_file() and (where / n).stat().st_size > 0 for n in names)
+
+
+def _write(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(scrub(text))
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - TAIL_BYTES))
+            data = handle.read()
+    except OSError as exc:
+        return f"could not read {path}: {exc.strerror}\n"
+    text = data.decode(errors="replace").splitlines()[-lines:]
+    return "\n".join(text) + "\n"

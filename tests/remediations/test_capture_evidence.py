@@ -1,0 +1,105 @@
+"""capture_evidence against a real container (Podman's API) and a real access log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remediations.capture_evidence import CaptureEvidence
+from tests.peers.podman import PodmanPeer
+from tests.remediation_world import World
+from watchdog.observation import Observation, Status
+
+CONFIG = """\
+watchdog:
+  state_dir: {tmp}/state
+  kill_switch: {tmp}/kill
+  docker_url: {docker}
+probes:
+  backend-health: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1, severity: sev1}}
+  redis: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+  smtp: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+  mongo: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+remediations:
+  evidence:
+    type: capture_evidence
+    mode: auto
+    budget: {{attempts: 100, within: 1h}}
+    dir: {tmp}/incidents
+    container: {container}
+    access_log: {tmp}/access.log
+    verify: {{within: 5s}}
+"""
+DOWN = Observation(Status.FAILED, "bad_status", "GET /api/health: HTTP 503",
+                   details={"status_code": 503})
+
+
+@pytest.fixture
+def engine(podman: PodmanPeer) -> PodmanPeer:
+    """The session's shared Podman engine."""
+    return podman
+
+
+@pytest.fixture
+def crashing_backend(engine: PodmanPeer) -> Iterator[str]:
+    script = ("echo 'Error: MONGO_URI mongodb://app:pw-in-log@mongo/db unreachable'; "
+              "echo 'MongooseServerSelectionError: connect ECONNREFUSED'; sleep 600")
+    engine.run("backend", ["sh", "-c", script])
+    yield engine.name("backend")
+    engine.remove("backend")
+
+
+def world(tmp: Path, engine: PodmanPeer, container: str) -> World:
+    (tmp / "access.log").write_text("".join(
+        f'203.0.113.{i % 7} - - [27/Nov/2026:14:00:{i % 60:02d} +0000] "GET /api/x HTTP/1.1" '
+        f'200 12\n' for i in range(3000)))
+    text = CONFIG.format(tmp=tmp, docker=engine.url, container=container)
+    return World(tmp, text, {"capture_evidence": CaptureEvidence})
+
+
+def open_incidents(w: World, *probes: str) -> World:
+    async def go() -> World:
+        for probe in probes:
+            await w.observe(probe, DOWN, then=0)
+        await w.finish()
+        return w
+
+    return asyncio.run(go())
+
+
+def test_evidence_is_saved_when_an_incident_opens(tmp_path: Path, engine: PodmanPeer,
+                                                  crashing_backend: str) -> None:
+    from tests.support import wait_for
+
+    wait_for(lambda: b"Mongoose" in engine.client().api.logs(crashing_backend),
+             what="the container's log lines")
+    w = open_incidents(world(tmp_path, engine, crashing_backend), "backend-health")
+    assert w.decisions() == ["acted", "succeeded"]
+    where = tmp_path / "incidents" / "incident-1"
+    assert stat.S_IMODE(where.stat().st_mode) == 0o700
+    finding = json.loads((where / "findings.json").read_text())
+    assert (finding["probe"], finding["cause"]) == ("backend-health", "bad_status")
+    log = (where / "container.log").read_text()
+    assert "MongooseServerSelectionError" in log
+    assert "pw-in-log" not in log and "mongodb://app:***@mongo/db" in log
+    state = json.loads((where / "container-state.json").read_text())
+    assert state["Running"] is True
+    access = (where / "access.log").read_text().splitlines()
+    assert len(access) == 1000 and access[-1].startswith("203.0.113.")
+
+
+def test_a_storm_of_incidents_still_gets_evidence_for_each(tmp_path: Path,
+                                                          engine: PodmanPeer) -> None:
+    # four probes at once trip the storm gate for real actions; evidence is safe
+    w = open_incidents(world(tmp_path, engine, engine.name("gone")),
+                       "backend-health", "redis", "smtp", "mongo")
+    assert sorted(p.name for p in (tmp_path / "incidents").iterdir()) == [
+        "incident-1", "incident-2", "incident-3", "incident-4"]
+    assert w.decisions().count("succeeded") == 4
+    missing = (tmp_path / "incidents" / "incident-1" / "container.log").read_text()
+    assert missing.startswith("could not read: NotFound")
