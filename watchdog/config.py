@@ -254,8 +254,8 @@ class _Loader:
         return specs
 
     def plugin_type(self, types: Registry[Any], name: Any, where: str) -> Any:
-        if name is None:
-            return None  # ProbeCommon reports the missing `type`
+        if not isinstance(name, str):
+            return None  # the common model reports a missing or non-string `type`
         if name not in types:
             known = ", ".join(sorted(types)) or "none installed"
             self.problem(f"{where}.type", f"unknown {types.kind} type {name!r} (known: {known})")

@@ -243,3 +243,13 @@ def test_access_log_garbage_is_classified(tmp_path: Path) -> None:
     log.write_bytes(b"".join(ACCESS_GARBAGE * 3))
     obs = run_probe(AccessLogProbe, {"path": str(log), "from_start": True}, timeout=10.0)
     assert obs.cause in AccessLogProbe.causes, obs
+
+
+@pytest.mark.parametrize("section", ["probes", "remediations"])
+def test_a_type_that_is_not_a_string_is_a_clear_error(tmp_path: Path, section: str) -> None:
+    """Found by the generated configs: `type: []` was a TypeError (unhashable list)."""
+    path = tmp_path / "watchdog.yaml"
+    path.write_text(f"{section}:\n  x: {{type: [http]}}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, probes=PROBES, remediations=REMEDIATIONS, environ={})
+    assert any(p.key == f"{section}.x.type" for p in caught.value.problems), caught.value
