@@ -192,7 +192,7 @@ class HttpProbe:
             return None
         try:
             doc = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
             return "body is not JSON"
         for path, expected in self.params.expect_json.items():
             actual = _lookup(doc, path)

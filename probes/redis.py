@@ -109,9 +109,12 @@ class RedisProbe:
         try:
             async with asyncio.timeout(self.timeout):
                 snap = await retry_once(self._read, _transient)
+            return self._judge(snap).with_latency(snap.latency)
         except (RedisError, OSError, TimeoutError) as exc:
             return self._failure(exc)
-        return self._judge(snap).with_latency(snap.latency)
+        except ValueError as exc:  # a reply that does not decode or parse: not a sane Redis
+            return failed("error", f"{self.where}: malformed reply ({type(exc).__name__})",
+                          hint=HINTS["error"])
 
     async def _read(self) -> Snapshot:
         started = time.monotonic()

@@ -136,6 +136,9 @@ class _Loader:
         except OSError as exc:
             raise ConfigError([ConfigProblem(self.file, "", f"cannot read: {exc.strerror}")]) \
                 from exc
+        except UnicodeDecodeError as exc:
+            what = f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})"
+            raise ConfigError([ConfigProblem(self.file, "", what)]) from exc
         try:
             data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
         except yaml.YAMLError as exc:
@@ -251,8 +254,8 @@ class _Loader:
         return specs
 
     def plugin_type(self, types: Registry[Any], name: Any, where: str) -> Any:
-        if name is None:
-            return None  # ProbeCommon reports the missing `type`
+        if not isinstance(name, str):
+            return None  # the common model reports a missing or non-string `type`
         if name not in types:
             known = ", ".join(sorted(types)) or "none installed"
             self.problem(f"{where}.type", f"unknown {types.kind} type {name!r} (known: {known})")

@@ -23,7 +23,7 @@ from watchdog.engine import Engine, ResultEvent
 from watchdog.errors import ConfigError
 from watchdog.httpapi import HttpListener, StatusSource
 from watchdog.incidents import IncidentBook
-from watchdog.journal import Ledger
+from watchdog.journal import Entry, Ledger
 from watchdog.lease import lease_for
 from watchdog.maintenance import in_maintenance
 from watchdog.metrics import Metrics
@@ -116,6 +116,7 @@ class Daemon:
         self.scheduler = self._scheduler()
         self.ledger = Ledger(self.store, self.config.watchdog.audit_file
                              or self.config.watchdog.state_dir / "audit.jsonl")
+        self._journal_state_reset()
         self.remediator = self._remediator()
         self.engine.subscribers.append(self._on_result)
         self.remediator.resume()
@@ -136,6 +137,16 @@ class Daemon:
             lease.cancel()
             await self._shutdown()
         return 0
+
+    def _journal_state_reset(self) -> None:
+        aside = self.store.set_aside
+        if aside is None:
+            return
+        reason = (f"the state database was corrupt: moved aside to {aside}, started a fresh "
+                  "one (open incidents, tracks and budgets of the old one are not carried over)")
+        log.error("%s", reason)
+        self.ledger.journal(Entry(at=self.clock.time(), remediation="watchdog", target="state",
+                                  mode="auto", decision="state_reset", reason=reason))
 
     def _scheduler(self) -> Scheduler:
         settings = self.config.watchdog

@@ -62,13 +62,24 @@ class Dispatcher:
 
     async def _drain(self, name: str) -> None:
         while True:
-            item = self.store.head(name)
-            delay = IDLE_CHECK if item is None else item.next_at - self.clock.time()
-            if delay > 0:
-                await self._sleep(name, delay)
-                continue
-            assert item is not None
-            await self._deliver(name, item)
+            try:
+                await self._next(name)
+            except Exception:
+                # A database error (locked by another process) must not end the channel's
+                # delivery for the rest of the process's life: the row is still pending.
+                log.exception("delivery to %s interrupted; retrying", name)
+                await self._sleep(name, self.retry_after)
+
+    async def _next(self, name: str) -> None:
+        item = self.store.head(name)
+        delay = IDLE_CHECK if item is None else item.next_at - self.clock.time()
+        if item is not None and delay > MAX_PAUSE:
+            delay = 0.0  # never postponed this far: the wall clock went back, retry now
+        if delay > 0:
+            await self._sleep(name, delay)
+            return
+        assert item is not None
+        await self._deliver(name, item)
 
     async def _sleep(self, name: str, delay: float) -> None:
         event = self._wake[name]

@@ -14,6 +14,7 @@ from typing import Any
 
 from watchdog.classifier import Policy, Track, Transition, Verdict, classify
 from watchdog.config import Config, ProbeSpec
+from watchdog.errors import StateError
 from watchdog.incidents import Change, Incident, IncidentBook, track_to_json
 from watchdog.metrics import Metrics
 from watchdog.observation import Observation, Status
@@ -92,10 +93,17 @@ class Engine:
             return  # a run that finished after its probe was removed by a reload
         now = self.wall()
         verdict = classify(policy, self.tracks.get(job.name, Track()), obs, now)
-        self.tracks[job.name] = verdict.track
         spec = self.config.probes[job.name]
-        change = self.book.record(job.name, verdict, obs, runbook=spec.common.runbook,
-                                  hint=obs.hint or spec.common.hint, now=now)
+        try:
+            change = self.book.record(job.name, verdict, obs, runbook=spec.common.runbook,
+                                      hint=obs.hint or spec.common.hint, now=now)
+        except StateError as exc:
+            # Not persisted, so the track is not advanced either: the next run computes
+            # the transition again instead of believing an incident exists that does not.
+            log.error("result of probe %s not recorded: %s", job.name, exc)
+            self._remember(job.name, obs, info, now)
+            return
+        self.tracks[job.name] = verdict.track
         self._remember(job.name, obs, info, now)
         if change is not None:
             self._announce(change)

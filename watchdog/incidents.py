@@ -43,7 +43,8 @@ class Incident:
 
     @property
     def duration(self) -> float | None:
-        return None if self.resolved_at is None else self.resolved_at - self.opened_at
+        # Timestamps are wall-clock: a clock set back mid-incident must not show "-3600s".
+        return None if self.resolved_at is None else max(0.0, self.resolved_at - self.opened_at)
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,28 @@ class Notifier:
     async def start(self) -> None:
         # Its own client: a hung receiver must not hold connections the probes need.
         self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self.recover()
         self.dispatcher.start(self._senders(self._http))
         self._ticker = asyncio.create_task(self._tick_loop(), name="notify:tick")
+
+    def recover(self) -> None:
+        """Queue what a previous process committed but was killed before queueing.
+
+        An incident's open or resolve and its message are two transactions. A lost
+        "started" would wait for the first tick, and be lost for good if the incident
+        resolved before it; a lost "resolved" would never be sent at all.
+        """
+        rows = self.store.query(
+            "SELECT i.id FROM incidents i JOIN incident_notices n ON n.incident_id = i.id "
+            "WHERE i.status = 'resolved' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
+            "o.incident_id = i.id AND o.kind IN ('resolved', 'flapping')) ORDER BY i.id")
+        for row in rows:
+            incident = self.engine.book.get(int(row["id"]))
+            if incident is not None:
+                log.warning("incident %d was resolved before a restart without its message: "
+                            "sending it now", incident.id)
+                self._resolved(incident, self.clock.time())
+        self.tick(self.clock.time())  # open incidents never announced: announce them now
 
     async def aclose(self) -> None:
         if self._ticker is not None:

@@ -9,7 +9,8 @@ Routes:
   /json?<k>=<v>            200 with those fields as a JSON object
   /headers                 200 with the request headers as JSON
   /garbage                 writes bytes that are not HTTP, then closes
-  POST /_control?mode=M    M: ok (200 {"status":"ok"}), 503, 500, hang, slow, badjson
+  POST /_control?mode=M    M: ok (200 {"status":"ok"}), 503, 500, hang, slow, badjson,
+                           chunked (200, a chunked body whose last chunk never comes)
 """
 
 from __future__ import annotations
@@ -80,10 +81,21 @@ class Handler(BaseHTTPRequestHandler):
         elif mode == "slow":
             time.sleep(float(STATE.get("delay", "1")))
             self._send(200, b'{"status": "ok"}')
+        elif mode == "chunked":
+            self._unfinished_chunked_body()
         elif mode == "badjson":
             self._send(200, b'{"status": "degraded"}')
         else:
             self._send(int(mode), b'{"status": "error"}')
+
+    def _unfinished_chunked_body(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"5\r\n{\"sta\r\n")
+        self.wfile.flush()
+        FOREVER.wait()
 
 
 def main() -> None:

@@ -1,0 +1,268 @@
+"""Faults of the watchdog's own ground: its state directory, database, audit file, clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import subprocess
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from probes.http import HttpProbe
+from tests.peers.receiver import Receiver
+from tests.support import HttpPeer, Process, cli, daemon_env, free_port, wait_for
+from watchdog.channels.http import WebhookSender
+from watchdog.clock import SystemClock
+from watchdog.config import load_config
+from watchdog.delivery import Dispatcher
+from watchdog.engine import Engine
+from watchdog.incidents import IncidentBook
+from watchdog.journal import Entry, Ledger
+from watchdog.messages import Message
+from watchdog.metrics import Metrics
+from watchdog.notify_models import WebhookChannel
+from watchdog.notify_store import NotifyStore
+from watchdog.probe import ProbeContext, Resources
+from watchdog.scheduler import Job, Scheduler
+from watchdog.state import StateStore
+
+
+def config(tmp: Path, peer: HttpPeer, state: Path, port: int | None = None) -> Path:
+    path = tmp / "watchdog.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        watchdog:
+          listen: 127.0.0.1:{port or free_port()}
+          state_dir: {state}
+          spread: 0s
+        probes:
+          backend-health: {{type: http, url: "{peer.url()}", interval: 500ms, timeout: 300ms}}
+        """))
+    return path
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, *options: str) -> Iterator[Path]:
+    """A small tmpfs of its own (a full or read-only disk, for real)."""
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(["size=64k", *options]), "tmpfs",
+                    str(where)], check=True, timeout=10)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False, timeout=10)
+
+
+def test_corrupt_state_database_is_set_aside_and_a_fresh_one_started(
+        tmp_path: Path, http_peer: HttpPeer) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    garbage = b"this is not an SQLite database\x00" * 200
+    (state / "state.db").write_bytes(garbage)
+    port = free_port()
+    path = config(tmp_path, http_peer, state, port)
+    exe = Path(__import__("sys").executable).parent / "runbook-watchdog"
+    daemon = Process([str(exe), "run", "--config", str(path)], tmp_path / "daemon.log",
+                     env=daemon_env())
+    with contextlib.ExitStack() as stack:
+        daemon.start()
+        stack.callback(daemon.stop)
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/api/status").json()["probes"][0]
+                 ["status"] == "ok", what="the daemon running on a fresh database")
+    [aside] = state.glob("state.db.corrupt-*")
+    assert aside.read_bytes() == garbage, "the corrupt file is kept as it was"
+    log = daemon.output()
+    assert "state database was corrupt: moved aside to" in log and "Traceback" not in log
+    audit = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    assert [(a["decision"], a["target"]) for a in audit] == [("state_reset", "state")]
+    store = StateStore(state / "state.db", readonly=True)
+    assert [r["decision"] for r in store.query("SELECT * FROM remediation_journal")] == \
+        ["state_reset"]
+
+
+def test_locked_database_is_not_mistaken_for_a_corrupt_one(tmp_path: Path) -> None:
+    import sqlite3
+
+    from watchdog.errors import StateError
+
+    state = tmp_path / "state"
+    StateStore.in_state_dir(state).close()
+    holder = sqlite3.connect(state / "state.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StateError, match="database is locked"):
+            StateStore.in_state_dir(state)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not list(state.glob("*.corrupt-*")), "good state is never thrown away"
+    StateStore.in_state_dir(state).close()
+
+
+def test_read_only_state_directory_is_a_clear_error(tmp_path: Path, http_peer: HttpPeer) -> None:
+    with tmpfs(tmp_path / "ro", "ro") as ro:
+        done = cli("run", "--config", str(config(tmp_path, http_peer, ro / "state")))
+    assert done.returncode == 3
+    assert "cannot create state in" in done.stderr and "Read-only file system" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_read_only_existing_database_is_a_clear_error(tmp_path: Path, http_peer: HttpPeer) -> None:
+    with tmpfs(tmp_path / "ro", "size=2m") as mount:
+        StateStore.in_state_dir(mount / "state").close()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True, timeout=10)
+        done = cli("run", "--config", str(config(tmp_path, http_peer, mount / "state")))
+    assert done.returncode == 3
+    # SQLite words it "database or disk is full" (it cannot create the WAL index).
+    assert "cannot open state database" in done.stderr and "state.db" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_disk_full_under_the_audit_file_keeps_deciding(tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    store = StateStore.in_state_dir(tmp_path / "state")
+    with tmpfs(tmp_path / "full") as full:
+        with contextlib.suppress(OSError):
+            (full / "filler").write_bytes(b"x" * 200_000)
+        ledger = Ledger(store, full / "audit.jsonl")
+        with caplog.at_level(logging.ERROR):
+            for i in range(50):
+                ledger.journal(Entry(at=float(i), remediation="restart-app", target="app",
+                                     mode="auto", decision="skipped", reason=f"gate {i}"))
+        audit_size = (full / "audit.jsonl").stat().st_size if (full / "audit.jsonl").exists() \
+            else 0
+    assert len(ledger.entries(limit=100)) == 50, "every decision is in the SQLite journal"
+    assert audit_size == 0
+    assert any("audit file" in r.getMessage() and "No space left" in r.getMessage()
+               for r in caplog.records)
+    store.close()
+
+
+# -- the wall clock jumps --------------------------------------------------------------------
+class JumpingClock(SystemClock):
+    """The system clock, with a wall clock that an administrator (or NTP) moves."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.offset
+
+
+def test_wall_clock_jump_keeps_the_schedule_and_durations(tmp_path: Path,
+                                                          http_peer: HttpPeer) -> None:
+    path = config(tmp_path, http_peer, tmp_path / "state")
+    cfg = load_config(path)
+    clock = JumpingClock()
+    runs: list[float] = []
+
+    async def go() -> IncidentBook:
+        store = StateStore.in_state_dir(tmp_path / "state")
+        engine = Engine(cfg, IncidentBook(store), Metrics(CollectorRegistry()), clock.time)
+        resources = Resources(cfg.watchdog, store, clock)
+        probe = HttpProbe(cfg.probes["backend-health"].params,  # type: ignore[arg-type]
+                          ProbeContext("backend-health", 0.3, resources))
+        skipped: list[int] = []
+
+        def on_result(job, obs, info):  # type: ignore[no-untyped-def]
+            runs.append(info.lateness)
+            engine.on_result(job, obs, info)
+
+        scheduler = Scheduler(clock, on_result, spread=0, on_skip=lambda j, n: skipped.append(n))
+        scheduler.start([Job("backend-health", probe, 0.2, 0.15)])
+        await until(lambda: len(runs) >= 3)
+        http_peer.set_mode("503")
+        await until(lambda: engine.book.open_incidents())
+        clock.offset = -3600.0  # the clock is set back an hour
+        http_peer.set_mode("ok")
+        await until(lambda: not engine.book.open_incidents())
+        clock.offset = +7200.0  # and forward two
+        count = len(runs)
+        await until(lambda: len(runs) >= count + 3)
+        await scheduler.stop(1.0)
+        await probe.aclose()
+        await resources.aclose()
+        assert not skipped
+        return engine.book
+
+    book = asyncio.run(go())
+    assert max(runs) < 0.15, "runs stayed on their monotonic schedule"
+    [incident] = book.all_incidents()
+    assert incident.duration is not None and incident.duration >= 0, incident.duration
+
+
+async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
+    """A message postponed 30 s before the clock went back an hour is retried at once."""
+    receiver = Receiver(free_port()).start()
+    clock = JumpingClock()
+
+    async def go() -> None:
+        store = NotifyStore(StateStore(":memory:"))
+        message = Message("started", 1, "web", "sev2", True, "web is down", {})
+        item = store.enqueue("oncall", message, clock.time())
+        store.postpone(item, clock.time() + 30, "receiver was down")
+        clock.offset = -3600.0
+        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))  # type: ignore[arg-type]
+        async with httpx.AsyncClient() as http:
+            dispatcher = Dispatcher(store, clock, 1.0, lambda name, cfg: None)
+            dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
+            try:
+                await until(lambda: receiver.received)
+            finally:
+                await dispatcher.stop()
+
+    try:
+        asyncio.run(go())
+    finally:
+        receiver.stop()
+    assert [r.body["kind"] for r in receiver.received] == ["started"]
+
+
+def test_a_database_error_does_not_end_a_channels_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbox read fails once (the database locked by another process): the channel's
+    delivery task carries on and sends the message when the database answers again."""
+    from watchdog.errors import StateError
+
+    receiver = Receiver(free_port()).start()
+    clock = SystemClock()
+
+    async def go() -> None:
+        store = NotifyStore(StateStore(":memory:"))
+        store.enqueue("oncall", Message("started", 1, "web", "sev2", True, "down", {}),
+                      clock.time())
+        real_head, failures = store.head, [StateError("state database is locked")]
+
+        def head(channel: str):  # type: ignore[no-untyped-def]
+            if failures:
+                raise failures.pop()
+            return real_head(channel)
+
+        monkeypatch.setattr(store, "head", head)
+        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))  # type: ignore[arg-type]
+        async with httpx.AsyncClient() as http:
+            dispatcher = Dispatcher(store, clock, 0.05, lambda name, cfg: None)
+            dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
+            try:
+                await until(lambda: receiver.received)
+            finally:
+                await dispatcher.stop()
+
+    try:
+        asyncio.run(go())
+    finally:
+        receiver.stop()
+    assert [r.body["kind"] for r in receiver.received] == ["started"]
