@@ -133,13 +133,25 @@ class PodmanPeer:
         return attrs
 
     def remove(self, short: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            self.client().api.remove_container(self.name(short), force=True)
+        wait_for(lambda: self.removed(self.name(short)), what=f"{short} removed")
+
+    def removed(self, name: str) -> bool:
+        """Force-remove; False while Podman is between states (a crashlooping container
+        being restarted answers "container state improper"), so the caller retries."""
+        try:
+            self.client().api.remove_container(name, force=True)
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as exc:
+            if "state improper" in str(exc):
+                return False
+            raise
+        return True
 
     def remove_containers(self) -> None:
         for container in self.client().containers.list(all=True):
             if container.name.startswith(self.prefix):
-                self.client().api.remove_container(container.id, force=True)
+                wait_for(lambda c=container.id: self.removed(c), what="container removed")
 
 
 def _rootfs(files: dict[str, str]) -> bytes:

@@ -4,7 +4,6 @@ real wall-clock time, so the engine's timestamps (creation, StartedAt) line up w
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import time
 import uuid
@@ -13,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker.errors
 import httpx
 import pytest
 
 from probes.deploy import DeployProbe
 from tests.peers.podman import PodmanPeer
 from tests.remediation_world import World
-from tests.support import free_port
+from tests.support import free_port, wait_for
 from watchdog.clock import ManualClock
 from watchdog.probe import ProbeContext
 
@@ -95,8 +93,7 @@ class App:
         client = self.podman.client()
         for container in client.containers.list(all=True):
             if container.name.startswith(self.name):
-                with contextlib.suppress(docker.errors.NotFound):
-                    client.api.remove_container(container.id, force=True)
+                wait_for(lambda c=container.id: self.podman.removed(c), what="removed")
 
 
 @pytest.fixture
