@@ -102,7 +102,8 @@ def test_a_refused_config_set_is_failed_and_escalates(tmp_path: Path) -> None:
         w = drive(w, server)
     finally:
         server.stop()
-    assert w.decisions() == ["acted", "failed"]
+    # later cycles may add "skipped: backoff" while the probe still fails; one act only
+    assert w.decisions()[:2] == ["acted", "failed"] and w.decisions().count("acted") == 1
     assert "CONFIG SET refused" in w.ledger.entries()[1]["reason"]
     [incident] = w.engine.book.open_incidents()
     assert incident.severity == "sev1"  # sev2 raised by the failed remediation
