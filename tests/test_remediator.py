@@ -262,3 +262,18 @@ def test_single_flight_per_target(tmp_path: Path, mode: str) -> None:
     first = w.ledger.begin("a", "t", "auto", None, None, {}, 1.0)
     second = w.ledger.begin("b", "t", "auto", None, None, {}, 2.0)
     assert first is not None and second is None
+
+
+def test_an_escalation_is_not_a_new_failure_to_act_on(tmp_path: Path) -> None:
+    async def go() -> World:
+        w = make_world(tmp_path)
+        await w.observe("backend", DOWN)
+        await w.observe("backend", DOWN)  # acts once, succeeds
+        w.engine.escalate("backend", "another remediation failed")
+        await settle()
+        await w.finish()
+        return w
+
+    w = play(go())
+    assert len(w.action.executed) == 1
+    assert w.decisions() == ["acted", "succeeded"]

@@ -37,6 +37,9 @@ class ResultEvent:
     verdict: Verdict
     change: Change | None  # set when the run opened, updated or resolved an incident
     at: float  # wall-clock time
+    # True when no probe ran: an escalation re-announces the last result so notifications
+    # see the change; remediation must not take it as a new failure and act again.
+    escalation: bool = False
 
 
 Subscriber = Callable[[ResultEvent], None]
@@ -127,7 +130,8 @@ class Engine:
         last = self.last.get(probe)
         if last is not None:
             verdict = Verdict(self.tracks[probe], change.transition)
-            self._publish(ResultEvent(probe, last.observation, verdict, change, self.wall()))
+            self._publish(ResultEvent(probe, last.observation, verdict, change, self.wall(),
+                                      escalation=True))
         return change.incident
 
     def failing_probes(self) -> list[str]:

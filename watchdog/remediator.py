@@ -117,6 +117,8 @@ class Remediator:
                 self._spawn(key, self._handle(rem, trigger, operator_execute=None))
 
     def _trigger(self, rem: Remediation, event: ResultEvent) -> Trigger | None:
+        if event.escalation:
+            return None  # not a new probe run: acting on it would act twice on one finding
         obs = event.observation
         if obs.status is not Status.FAILED or not rem.matches(event.probe, obs.cause):
             return None  # UNKNOWN never triggers an action
