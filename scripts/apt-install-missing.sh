@@ -11,5 +11,6 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # With Recommends, as verified: podman without them (catatonit, netavark, ...) is untested here.
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
