@@ -115,6 +115,6 @@ def test_kill_9_then_restart_loses_nothing_and_acts_once(
 def test_a_clean_run_pages_blocks_and_resolves(clean_run: Clean) -> None:
     assert clean_run.messages[("started", 1)] == 1
     assert clean_run.messages[("resolved", 1)] == 1
-    # The escalation re-publishes the failing result: the policy lets the action run
-    # again (a success resets the backoff); the budget is what bounds it.
-    assert clean_run.blocks == 2
+    # One block: an escalation re-announces the failing result to notifications, but the
+    # remediator does not take it as a new failure (it used to act a second time).
+    assert clean_run.blocks == 1
