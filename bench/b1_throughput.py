@@ -55,12 +55,12 @@ modules:
 async def saturate(config_path: Path, seconds: float, profile: str | None = None
                    ) -> dict[str, float]:
     """Run the probes back to back, IN_FLIGHT at a time; OK probes/s and CPU s/probe."""
-    from watchdog.clock import SystemClock
-    from watchdog.config import load_config
-    from watchdog.daemon import build_jobs, close_jobs
-    from watchdog.probe import Resources
-    from watchdog.registry import PROBE_GROUP, Registry
-    from watchdog.scheduler import run_once
+    from watchdog.common.clock import SystemClock
+    from watchdog.common.registry import PROBE_GROUP, Registry
+    from watchdog.pipeline.probe import Resources
+    from watchdog.pipeline.scheduler import run_once
+    from watchdog.runtime.config import load_config
+    from watchdog.runtime.daemon import build_jobs, close_jobs
 
     config = load_config(config_path, environ={})
     clock = SystemClock()

@@ -35,9 +35,9 @@ from bench.common import (
 )
 from tests.peers.podman import PodmanPeer
 from tests.support import HttpPeer
-from watchdog.classifier import Transition
-from watchdog.registry import REMEDIATION_GROUP, Registry
-from watchdog.remediation import ActionContext, ActionParams, Plan, Trigger
+from watchdog.common.registry import REMEDIATION_GROUP, Registry
+from watchdog.pipeline.classifier import Transition
+from watchdog.remediation.contract import ActionContext, ActionParams, Plan, Trigger
 
 REPS = int(os.environ.get("B3_REPS", "5"))
 INTERVAL, TIMEOUT, K = 1.0, 0.5, 2
@@ -65,7 +65,7 @@ class StandInAction:
 
 
 class Opened:
-    """Engine subscriber: wall time of each incident open, by probe."""
+    """PipelineEngine subscriber: wall time of each incident open, by probe."""
 
     def __init__(self) -> None:
         self.at: list[tuple[str, float]] = []

@@ -17,8 +17,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 
 from bench.common import Figure, LoopLag, Peer, free_port, load1, percentile, profiled, report
-from watchdog.httpapi import HttpListener, StatusSource
-from watchdog.metrics import Metrics
+from watchdog.runtime.httpapi import HttpListener, StatusSource
+from watchdog.runtime.metrics import Metrics
 
 SERIES = 10_000
 SCRAPES = 50  # per scraping thread

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from watchdog.probe import Resources
+from watchdog.pipeline.probe import Resources
 
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=120.0)
 

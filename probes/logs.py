@@ -31,11 +31,11 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from probes import _window
-from probes._docker import DockerUnavailable
 from probes._logread import Lines, LogSource
-from watchdog.durations import Duration
-from watchdog.observation import Observation, Status, failed, unknown
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.common.durations import Duration
+from watchdog.peers.docker import DockerUnavailable
+from watchdog.pipeline.observation import Observation, Status, failed, unknown
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 NS = "logs.state"
 SAMPLE = 200

@@ -16,8 +16,8 @@ from pymongo.errors import PyMongoError
 
 from probes._mongo import bounded_client, hosts_of, mongo_cause, mongo_transient
 from probes._retry import retry_once
-from watchdog.observation import Observation, failed, ok
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.pipeline.observation import Observation, failed, ok
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "unreachable": "MongoDB does not answer: docker ps -a --filter name=mongodb; if exited, "

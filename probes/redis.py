@@ -28,10 +28,10 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from probes._errors import network_cause
 from probes._retry import retry_once
-from watchdog.observation import Observation, failed, ok
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.peers.errors import network_cause
+from watchdog.pipeline.observation import Observation, failed, ok
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "refused": "Redis is not listening: docker ps -a --filter name=redis; docker logs --tail=200 "

@@ -22,12 +22,12 @@ from pydantic import Field, SecretStr
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from probes._errors import network_cause
 from probes._mongo import bounded_client, mongo_cause
 from probes._retry import http_transient, retry_once
-from watchdog.durations import Duration
-from watchdog.observation import Observation, failed, ok
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.common.durations import Duration
+from watchdog.peers.errors import network_cause
+from watchdog.pipeline.observation import Observation, failed, ok
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "provider_error": "5xx from SHKeeper: their side. Check their status page / contact the "

@@ -20,11 +20,11 @@ from typing import ClassVar, Literal
 
 from pydantic import SecretStr, model_validator
 
-from probes._errors import network_cause
 from probes._retry import is_reset, retry_once
 from probes._tls import client_context
-from watchdog.observation import Observation, failed, ok
-from watchdog.probe import BlockingTimeout, ProbeContext, ProbeParams
+from watchdog.peers.errors import network_cause
+from watchdog.pipeline.observation import Observation, failed, ok
+from watchdog.pipeline.probe import BlockingTimeout, ProbeContext, ProbeParams
 
 HINTS = {
     "auth_failed": "password rotated by provider: update SMTP_PASS in /opt/backend/.env "

@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from remediations._command import run_command
-from watchdog.durations import Duration
-from watchdog.remediation import ActionContext, ActionParams, ActionRefused, Plan, Trigger
+from watchdog.common.durations import Duration
+from watchdog.remediation.contract import ActionContext, ActionParams, ActionRefused, Plan, Trigger
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Literal
 
 import docker.errors
 
-from probes._docker import DockerAccess, DockerUnavailable
-from watchdog.remediation import ActionContext, ActionFailed, ActionParams, Plan, Trigger
-from watchdog.secrets import scrub
+from watchdog.common.secrets import scrub
+from watchdog.peers.docker import DockerAccess, DockerUnavailable
+from watchdog.remediation.contract import ActionContext, ActionFailed, ActionParams, Plan, Trigger
 
 TAIL_BYTES = 4 * 1024 * 1024  # read at most this much of an access log's end
 

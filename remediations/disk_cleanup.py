@@ -25,8 +25,8 @@ import docker.errors
 from pydantic import ByteSize, Field
 
 from probes.deploy import NS as DEPLOY_NS
-from remediations._engine import Engine
-from watchdog.remediation import (
+from watchdog.peers.docker import DockerEngine
+from watchdog.remediation.contract import (
     ActionContext,
     ActionFailed,
     ActionParams,
@@ -71,7 +71,7 @@ class DiskCleanup:
         self.params = params
         self.ctx = ctx
         self.target = "docker-disk"
-        self.engine = Engine(ctx)
+        self.engine = DockerEngine(ctx)
 
     async def plan(self, trigger: Trigger) -> Plan:
         self._refuse_during_backup(ActionRefused)

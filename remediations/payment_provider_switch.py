@@ -16,9 +16,9 @@ from typing import Any, ClassVar, Literal
 
 import docker.errors
 
-from probes._docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
 from remediations._envfile import current_values, rewrite_env, write_atomically
-from watchdog.remediation import (
+from watchdog.peers.docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
+from watchdog.remediation.contract import (
     ActionContext,
     ActionFailed,
     ActionParams,

@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from watchdog.remediation import (
+from watchdog.common.secrets import redact_uri
+from watchdog.remediation.contract import (
     ActionContext,
     ActionFailed,
     ActionParams,
@@ -23,7 +24,6 @@ from watchdog.remediation import (
     Plan,
     Trigger,
 )
-from watchdog.secrets import redact_uri
 
 Policy = Literal["allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu",
                  "allkeys-random", "volatile-random", "volatile-ttl"]

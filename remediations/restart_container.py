@@ -15,10 +15,9 @@ from typing import Any, ClassVar, Literal
 import docker
 from pydantic import Field
 
-from probes._docker import timestamp_ns
-from remediations._engine import Engine
-from watchdog.durations import Duration
-from watchdog.remediation import ActionContext, ActionParams, ActionRefused, Plan, Trigger
+from watchdog.common.durations import Duration
+from watchdog.peers.docker import DockerEngine, timestamp_ns
+from watchdog.remediation.contract import ActionContext, ActionParams, ActionRefused, Plan, Trigger
 
 STOPPED = ("exited", "stopped", "created", "dead")
 
@@ -38,7 +37,7 @@ class RestartContainer:
         self.params = params
         self.ctx = ctx
         self.target = params.container
-        self.engine = Engine(ctx)
+        self.engine = DockerEngine(ctx)
 
     async def plan(self, trigger: Trigger) -> Plan:
         name = self.params.container

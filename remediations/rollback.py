@@ -30,14 +30,13 @@ import docker
 import docker.errors
 from pydantic import Field, model_validator
 
-from probes._docker import docker_url, parse_time
 from probes.deploy import DeployRecord, deploy_history
 from remediations import _compose
 from remediations._command import run_command
-from remediations._engine import Engine, find_image, image_id_of
-from watchdog.durations import Duration
-from watchdog.incidents import IncidentBook
-from watchdog.remediation import (
+from watchdog.common.durations import Duration
+from watchdog.peers.docker import DockerEngine, docker_url, find_image, image_id_of, parse_time
+from watchdog.pipeline.incidents import IncidentBook
+from watchdog.remediation.contract import (
     ActionContext,
     ActionFailed,
     ActionParams,
@@ -78,7 +77,7 @@ class Rollback:
         self.params = params
         self.ctx = ctx
         self.target = params.container
-        self.engine = Engine(ctx)
+        self.engine = DockerEngine(ctx)
 
     # -- plan ------------------------------------------------------------------------------
     async def plan(self, trigger: Trigger) -> Plan:

@@ -9,7 +9,7 @@ from tests.peers.podman import PodmanPeer, podman_peer
 from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
 from tests.peers.redis_server import RedisServer
 from tests.support import HttpPeer
-from watchdog.secrets import SCRUBBER
+from watchdog.common.secrets import SCRUBBER
 
 
 @pytest.fixture

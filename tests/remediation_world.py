@@ -9,18 +9,18 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from probes.http import HttpProbe
-from watchdog.clock import ManualClock, settle
-from watchdog.config import load_config
-from watchdog.engine import Engine
-from watchdog.incidents import IncidentBook
-from watchdog.journal import Ledger
-from watchdog.metrics import Metrics
-from watchdog.observation import Observation
-from watchdog.probe import Resources
-from watchdog.registry import Registry
-from watchdog.remediator import Remediator, build_remediations
-from watchdog.scheduler import Job, RunInfo
-from watchdog.state import StateStore
+from watchdog.common.clock import ManualClock, settle
+from watchdog.common.registry import Registry
+from watchdog.common.state import StateStore
+from watchdog.pipeline.engine import PipelineEngine
+from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.observation import Observation
+from watchdog.pipeline.probe import Resources
+from watchdog.pipeline.scheduler import Job, RunInfo
+from watchdog.remediation.journal import Ledger
+from watchdog.remediation.runtime import Remediator, build_remediations
+from watchdog.runtime.config import load_config
+from watchdog.runtime.metrics import Metrics
 
 
 class World:
@@ -39,7 +39,7 @@ class World:
         self.clock = clock or ManualClock()
         self.store = StateStore.in_state_dir(tmp / "state")
         self.metrics = Metrics(CollectorRegistry())
-        self.engine = Engine(self.config, IncidentBook(self.store), self.metrics, self.clock.time)
+        self.engine = PipelineEngine(self.config, IncidentBook(self.store), self.metrics, self.clock.time)
         self.ledger = Ledger(self.store, tmp / "audit.jsonl")
         self.resources = Resources(self.config.watchdog, self.store, self.clock)
         self.remediator = self.new_remediator()

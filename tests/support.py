@@ -145,11 +145,11 @@ def run_probe(probe_type: type, params: dict[str, object], *, timeout: float = 2
     """Build one probe from raw config keys and run it once behind the framework's boundary."""
     import asyncio
 
-    from watchdog.clock import SystemClock
-    from watchdog.config_models import WatchdogSettings
-    from watchdog.probe import ProbeContext, Resources
-    from watchdog.scheduler import Job, run_once
-    from watchdog.state import StateStore
+    from watchdog.common.clock import SystemClock
+    from watchdog.common.state import StateStore
+    from watchdog.pipeline.probe import ProbeContext, Resources
+    from watchdog.pipeline.scheduler import Job, run_once
+    from watchdog.runtime.config_models import WatchdogSettings
 
     async def go():  # type: ignore[no-untyped-def]
         resources = Resources(WatchdogSettings(**(settings or {})), StateStore(store_path),

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from probes.http import HttpProbe
-from watchdog.config import load_config
-from watchdog.errors import ConfigError
-from watchdog.registry import DuplicatePluginError, Registry
+from watchdog.common.errors import ConfigError
+from watchdog.common.registry import DuplicatePluginError, Registry
+from watchdog.runtime.config import load_config
 
 EXAMPLE = """\
 watchdog:
@@ -166,6 +166,6 @@ def test_a_duplicate_plugin_name_is_rejected() -> None:
 
 
 def test_entry_points_provide_the_http_probe() -> None:
-    from watchdog.registry import PROBE_GROUP
+    from watchdog.common.registry import PROBE_GROUP
 
     assert Registry.from_entry_points(PROBE_GROUP, "probe")["http"] is HttpProbe

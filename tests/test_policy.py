@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from watchdog.config_models import Backoff
-from watchdog.policy import GATE_NAMES, Situation, backoff_delay, decide
+from watchdog.remediation.policy import GATE_NAMES, Situation, backoff_delay, decide
+from watchdog.runtime.config_models import Backoff
 
 CLEAR = Situation(now=10_000.0)
 

@@ -16,9 +16,9 @@ from typing import Any, ClassVar, Literal
 import pytest
 
 from tests.remediation_world import World
-from watchdog.clock import settle
-from watchdog.observation import Observation, Status
-from watchdog.remediation import ActionParams, ActionRefused, Plan, Trigger
+from watchdog.common.clock import settle
+from watchdog.pipeline.observation import Observation, Status
+from watchdog.remediation.contract import ActionParams, ActionRefused, Plan, Trigger
 
 DOWN = Observation(Status.FAILED, "bad_status", "HTTP 503")
 UP = Observation(Status.OK, "ok", "HTTP 200")

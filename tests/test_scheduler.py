@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from watchdog.clock import ManualClock
-from watchdog.observation import Observation, Status, ok
-from watchdog.scheduler import Job, RunInfo, Scheduler, run_once, spread_offset
+from watchdog.common.clock import ManualClock
+from watchdog.pipeline.observation import Observation, Status, ok
+from watchdog.pipeline.scheduler import Job, ProbeScheduler, RunInfo, run_once, spread_offset
 
 
 class ScriptedProbe:
@@ -55,7 +55,7 @@ def scenario(jobs: list[Job], seconds: float, spread: float = 0.0
              ) -> tuple[Recorder, ManualClock]:
     async def go() -> tuple[Recorder, ManualClock]:
         clock, rec = ManualClock(), Recorder()
-        scheduler = Scheduler(clock, rec, grace=1.0, spread=spread)
+        scheduler = ProbeScheduler(clock, rec, grace=1.0, spread=spread)
         scheduler.start(jobs)
         await clock.advance(seconds)
         await scheduler.stop(grace=1.0)
@@ -122,7 +122,7 @@ def test_an_overrunning_run_skips_missed_slots_and_keeps_the_grid() -> None:
 
     async def go() -> tuple[Recorder, list[int]]:
         rec, skipped = Recorder(), []
-        scheduler = Scheduler(clock, rec, grace=100.0, spread=0.0,
+        scheduler = ProbeScheduler(clock, rec, grace=100.0, spread=0.0,
                               on_skip=lambda job, n: skipped.append(n))
         scheduler.start([Job("s", ScriptedProbe(slow), interval=10.0, timeout=9.0)])
         await clock.advance(59.5)
@@ -161,7 +161,7 @@ def test_stop_lets_a_run_in_flight_finish() -> None:
 
     async def go() -> Recorder:
         rec = Recorder()
-        scheduler = Scheduler(clock, rec, grace=1.0, spread=0.0)
+        scheduler = ProbeScheduler(clock, rec, grace=1.0, spread=0.0)
         scheduler.start([Job("f", ScriptedProbe(in_flight), 10.0, 5.0)])
         await clock.advance(0.0)
         stopping = asyncio.create_task(scheduler.stop(grace=30.0))

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from probes.sentry import SentryParams, SentryProbe, retry_after
 from tests.dns_sentry.conftest import TOKEN, SentryStandIn
 from tests.support import free_port, run_probe
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 
 def issues(n: int, age: float = 60, prefix: str = "BACKEND") -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from probes.http import HttpProbe
 from tests.network.conftest import NetHttpPeer, Tls
 from tests.support import run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 pytestmark = pytest.mark.integration
 

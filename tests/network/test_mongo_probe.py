@@ -9,7 +9,7 @@ from mockupdb import MockupDB
 from probes.mongo import MongoProbe
 from tests.network.conftest import NxMongo
 from tests.support import free_port, run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ import importlib
 
 import pytest
 
-from watchdog.probe import ProbeParams
-from watchdog.registry import PROBE_GROUP, Registry
+from watchdog.common.registry import PROBE_GROUP, Registry
+from watchdog.pipeline.probe import ProbeParams
 
 TYPES = ["http", "shkeeper", "redis", "mongo", "smtp"]
 

@@ -9,7 +9,7 @@ import pytest
 from probes.smtp import SmtpProbe
 from tests.network.conftest import SMTP_PASSWORD, SMTP_USER, SmtpServer, Tls, make_tls, start_smtp
 from tests.support import free_port, run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 pytestmark = pytest.mark.integration
 

@@ -20,18 +20,18 @@ from prometheus_client import CollectorRegistry
 from probes.http import HttpProbe
 from tests.notify.conftest import Mailbox
 from tests.peers.receiver import Receiver
-from watchdog.clock import ManualClock
-from watchdog.config import Config, load_config
-from watchdog.engine import Engine
-from watchdog.incidents import IncidentBook
-from watchdog.metrics import Metrics
-from watchdog.notifications import Notifier
-from watchdog.notify_store import NotifyStore
-from watchdog.observation import Observation, failed, ok
-from watchdog.probe import ProbeParams
-from watchdog.registry import Registry
-from watchdog.scheduler import Job, RunInfo
-from watchdog.state import StateStore
+from watchdog.common.clock import ManualClock
+from watchdog.common.registry import Registry
+from watchdog.common.state import StateStore
+from watchdog.notification.stage import NotificationStage
+from watchdog.notification.store import NotifyStore
+from watchdog.pipeline.engine import PipelineEngine
+from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.observation import Observation, failed, ok
+from watchdog.pipeline.probe import ProbeParams
+from watchdog.pipeline.scheduler import Job, RunInfo
+from watchdog.runtime.config import Config, load_config
+from watchdog.runtime.metrics import Metrics
 
 
 class StandInSmtp:
@@ -54,9 +54,9 @@ class Harness:
     def __init__(self, config: Config) -> None:
         self.clock = ManualClock()
         self.store = StateStore.in_state_dir(config.watchdog.state_dir)
-        self.engine = Engine(config, IncidentBook(self.store), Metrics(CollectorRegistry()),
+        self.engine = PipelineEngine(config, IncidentBook(self.store), Metrics(CollectorRegistry()),
                              self.clock.time)
-        self.notifier = Notifier(config, self.store, self.engine, self.clock)
+        self.notifier = NotificationStage(config, self.store, self.engine, self.clock)
         self.notifier.subscribe()
 
     def feed(self, probe: str, obs: Observation) -> None:
@@ -100,7 +100,7 @@ def test_email_is_skipped_with_a_journal_note_while_the_smtp_probe_fails(
         finally:
             await h.notifier.aclose()
 
-    with caplog.at_level(logging.WARNING, logger="watchdog.delivery"):
+    with caplog.at_level(logging.WARNING, logger="watchdog.notification.delivery"):
         asyncio.run(scenario())
     rows = h.outbox()
     assert rows[0]["note"] == "the smtp probe 'mail-server' is failing"
@@ -166,7 +166,7 @@ def test_secrets_in_channel_config_are_scrubbed_from_messages(tmp_path: Path) ->
                            "api_url": "http://127.0.0.1:1"}})
     assert "9:TOPSECRET" in config.secrets
     h = Harness(config)
-    from watchdog.secrets import SCRUBBER
+    from watchdog.common.secrets import SCRUBBER
     SCRUBBER.register(config.secrets)
     h.feed("backend", failed("bad_status", "upstream said token 9:TOPSECRET is bad"))
     assert "TOPSECRET" not in h.outbox()[0]["message"]

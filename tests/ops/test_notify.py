@@ -16,8 +16,8 @@ import pytest
 
 from tests.ops.conftest import Daemon, refused_probe
 from tests.support import wait_for
-from watchdog.notify import Notifier, monotonic_usec, socket_address, watchdog_interval
-from watchdog.service import summary_line
+from watchdog.runtime.sdnotify import SdNotifier, monotonic_usec, socket_address, watchdog_interval
+from watchdog.runtime.systemd import summary_line
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def test_an_abstract_address_gets_a_leading_nul() -> None:
 
 def test_messages_reach_a_socket_bound_to_a_path(tmp_path: Path) -> None:
     sock = NotifySocket(str(tmp_path / "notify.sock"))
-    notifier = Notifier(sock.address)
+    notifier = SdNotifier(sock.address)
     try:
         assert notifier.ready("3 probes, no open incident")
         assert notifier.status("line one\nline two")
@@ -81,14 +81,14 @@ def test_messages_reach_a_socket_bound_to_a_path(tmp_path: Path) -> None:
 
 
 def test_without_notify_socket_every_call_is_a_no_op() -> None:
-    notifier = Notifier.from_env({})
+    notifier = SdNotifier.from_env({})
     assert not notifier.enabled
     assert (notifier.ready(), notifier.watchdog(), notifier.stopping()) == (False, False, False)
 
 
 def test_a_missing_socket_is_reported_not_raised(tmp_path: Path,
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    notifier = Notifier(str(tmp_path / "nobody-listens.sock"))
+    notifier = SdNotifier(str(tmp_path / "nobody-listens.sock"))
     assert notifier.watchdog() is False
     assert notifier.watchdog() is False
     notifier.close()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.ops.conftest import Daemon, chromium, refused_probe
 from tests.support import ROOT, HttpPeer, cli, free_port, wait_for
-from watchdog.statusview import render_html, render_table
+from watchdog.runtime.statusview import render_html, render_table
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 NOW = 1_800_000_000.0

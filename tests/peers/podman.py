@@ -31,8 +31,8 @@ from typing import Any
 import docker
 import docker.errors
 
-from probes._docker import connect
 from tests.support import Process, wait_for
+from watchdog.peers.docker import connect
 
 CONTAINERS_CONF = """\
 [containers]

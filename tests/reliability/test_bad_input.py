@@ -25,9 +25,9 @@ from probes.http import HttpProbe
 from probes.logs import LogsProbe
 from probes.redis import RedisProbe
 from tests.support import run_probe
-from watchdog.config import load_config
-from watchdog.errors import ConfigError
-from watchdog.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
+from watchdog.common.errors import ConfigError
+from watchdog.common.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
+from watchdog.runtime.config import load_config
 
 PROBES = Registry.from_entry_points(PROBE_GROUP, "probe")
 REMEDIATIONS = Registry.from_entry_points(REMEDIATION_GROUP, "remediation")

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from tests.support import ROOT, HttpPeer, Process, daemon_env, free_port, wait_for
-from watchdog.config_models import WatchdogSettings
-from watchdog.journal import Entry, Ledger
-from watchdog.state import StateStore
+from watchdog.common.state import StateStore
+from watchdog.remediation.journal import Entry, Ledger
+from watchdog.runtime.config_models import WatchdogSettings
 
 
 def test_listener_defaults_to_loopback() -> None:

@@ -18,20 +18,20 @@ from prometheus_client import CollectorRegistry
 from probes.http import HttpProbe
 from tests.peers.receiver import Receiver
 from tests.support import HttpPeer, Process, cli, daemon_env, free_port, wait_for
-from watchdog.channels.http import WebhookSender
-from watchdog.clock import SystemClock
-from watchdog.config import load_config
-from watchdog.delivery import Dispatcher
-from watchdog.engine import Engine
-from watchdog.incidents import IncidentBook
-from watchdog.journal import Entry, Ledger
-from watchdog.messages import Message
-from watchdog.metrics import Metrics
-from watchdog.notify_models import WebhookChannel
-from watchdog.notify_store import NotifyStore
-from watchdog.probe import ProbeContext, Resources
-from watchdog.scheduler import Job, Scheduler
-from watchdog.state import StateStore
+from watchdog.common.clock import SystemClock
+from watchdog.common.state import StateStore
+from watchdog.notification.channels.http import WebhookSender
+from watchdog.notification.delivery import Dispatcher
+from watchdog.notification.messages import Message
+from watchdog.notification.models import WebhookChannel
+from watchdog.notification.store import NotifyStore
+from watchdog.pipeline.engine import PipelineEngine
+from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.probe import ProbeContext, Resources
+from watchdog.pipeline.scheduler import Job, ProbeScheduler
+from watchdog.remediation.journal import Entry, Ledger
+from watchdog.runtime.config import load_config
+from watchdog.runtime.metrics import Metrics
 
 
 def config(tmp: Path, peer: HttpPeer, state: Path, port: int | None = None) -> Path:
@@ -89,7 +89,7 @@ def test_corrupt_state_database_is_set_aside_and_a_fresh_one_started(
 def test_locked_database_is_not_mistaken_for_a_corrupt_one(tmp_path: Path) -> None:
     import sqlite3
 
-    from watchdog.errors import StateError
+    from watchdog.common.errors import StateError
 
     state = tmp_path / "state"
     StateStore.in_state_dir(state).close()
@@ -164,7 +164,7 @@ def test_wall_clock_jump_keeps_the_schedule_and_durations(tmp_path: Path,
 
     async def go() -> IncidentBook:
         store = StateStore.in_state_dir(tmp_path / "state")
-        engine = Engine(cfg, IncidentBook(store), Metrics(CollectorRegistry()), clock.time)
+        engine = PipelineEngine(cfg, IncidentBook(store), Metrics(CollectorRegistry()), clock.time)
         resources = Resources(cfg.watchdog, store, clock)
         probe = HttpProbe(cfg.probes["backend-health"].params,  # type: ignore[arg-type]
                           ProbeContext("backend-health", 0.3, resources))
@@ -174,7 +174,7 @@ def test_wall_clock_jump_keeps_the_schedule_and_durations(tmp_path: Path,
             runs.append(info.lateness)
             engine.on_result(job, obs, info)
 
-        scheduler = Scheduler(clock, on_result, spread=0, on_skip=lambda j, n: skipped.append(n))
+        scheduler = ProbeScheduler(clock, on_result, spread=0, on_skip=lambda j, n: skipped.append(n))
         scheduler.start([Job("backend-health", probe, 0.2, 0.15)])
         await until(lambda: len(runs) >= 3)
         http_peer.set_mode("503")
@@ -235,7 +235,7 @@ def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
 def test_a_database_error_does_not_end_a_channels_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
     """The outbox read fails once (the database locked by another process): the channel's
     delivery task carries on and sends the message when the database answers again."""
-    from watchdog.errors import StateError
+    from watchdog.common.errors import StateError
 
     receiver = Receiver(free_port()).start()
     clock = SystemClock()

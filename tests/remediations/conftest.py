@@ -19,8 +19,8 @@ from probes.deploy import DeployProbe
 from tests.peers.podman import PodmanPeer
 from tests.remediation_world import World
 from tests.support import free_port, wait_for
-from watchdog.clock import ManualClock
-from watchdog.probe import ProbeContext
+from watchdog.common.clock import ManualClock
+from watchdog.pipeline.probe import ProbeContext
 
 # The app reads its port from the environment, so a recreated container keeps serving on it.
 GOOD = "exec httpd -f -p 127.0.0.1:$PORT -h /www\n"

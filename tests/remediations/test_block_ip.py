@@ -9,7 +9,7 @@ from pathlib import Path
 from remediations.block_ip import BlockIp
 from tests.remediation_world import World
 from tests.support import PEERS
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
 watchdog:

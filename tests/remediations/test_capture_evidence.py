@@ -13,7 +13,7 @@ import pytest
 from remediations.capture_evidence import CaptureEvidence
 from tests.peers.podman import PodmanPeer
 from tests.remediation_world import World
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
 watchdog:

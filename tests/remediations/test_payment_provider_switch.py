@@ -11,7 +11,7 @@ import pytest
 from remediations.payment_provider_switch import PaymentProviderSwitch
 from tests.peers.podman import PodmanPeer
 from tests.remediation_world import World
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 ENV = """\
 # the backend's environment (runbook §3.8)

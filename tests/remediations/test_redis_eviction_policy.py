@@ -13,7 +13,7 @@ from remediations.redis_eviction_policy import RedisEvictionPolicy
 from tests.peers.redis_server import PASSWORD, RedisServer
 from tests.remediation_world import World
 from tests.support import run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 CONFIG = """\
 watchdog:

@@ -10,7 +10,7 @@ from tests.peers.podman import PodmanPeer
 from tests.remediation_world import World
 from tests.remediations.conftest import close_actions, real_time_clock
 from tests.support import wait_for
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
 watchdog:

@@ -15,7 +15,7 @@ from probes.deploy import DeployRecord
 from remediations.rollback import Rollback, live_since, rollback_tag, rollback_target
 from tests.remediation_world import World
 from tests.remediations.conftest import App, close_actions, real_time_clock, record_deploys
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 DOWN = Observation(Status.FAILED, "bad_status", "HTTP 404 from /api/health")
 UP = Observation(Status.OK, "ok", "HTTP 200")

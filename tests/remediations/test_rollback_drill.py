@@ -79,7 +79,7 @@ class Drill:
 
     def _history_has_good(self) -> bool:
         from probes.deploy import deploy_history
-        from watchdog.state import StateStore
+        from watchdog.common.state import StateStore
 
         store = StateStore.in_state_dir(self.tmp / "state")
         try:
