@@ -24,7 +24,7 @@ from watchdog.notification.channels import Sender, build_sender
 from watchdog.notification.delivery import Dispatcher
 from watchdog.notification.flapping import Flap, on_change, settled
 from watchdog.notification.maintenance import active, window_for
-from watchdog.notification.messages import Message, Templates, age, sev_label, when
+from watchdog.notification.messages import Message, Templates, age, sev_label, utc_timestamp
 from watchdog.notification.models import ChannelBase
 from watchdog.notification.postmortem import describe_action, draft_path, remediation_actions
 from watchdog.notification.postmortem import write as write_postmortem
@@ -298,10 +298,10 @@ class NotificationStage:
                 "id": incident.id, "probe": incident.probe, "cause": incident.cause,
                 "summary": incident.summary, "impact": level.meaning if level else "-",
                 "runbook": incident.runbook or "-", "hint": incident.hint or "-",
-                "started": when(incident.opened_at), "time": when(now),
-                "resolved": when(incident.resolved_at), "duration": age(incident.duration),
+                "started": utc_timestamp(incident.opened_at), "time": utc_timestamp(now),
+                "resolved": utc_timestamp(incident.resolved_at), "duration": age(incident.duration),
                 "age": age(now - incident.opened_at), "actions": self._actions(incident.id),
-                "next_update": when(now + response) if response else "when it changes",
+                "next_update": utc_timestamp(now + response) if response else "when it changes",
                 "attached": f"\nAlso affected (attached): {', '.join(attached)}"
                 if attached else "", "postmortem": "-", "change": "-"}
 
