@@ -71,12 +71,8 @@ class NotificationStage:
         "started" would wait for the first tick, and be lost for good if the incident
         resolved before it; a lost "resolved" would never be sent at all.
         """
-        rows = self.store.query(
-            "SELECT i.id FROM incidents i JOIN incident_notices n ON n.incident_id = i.id "
-            "WHERE i.status = 'resolved' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
-            "o.incident_id = i.id AND o.kind IN ('resolved', 'flapping')) ORDER BY i.id")
-        for row in rows:
-            incident = self.engine.book.get(int(row["id"]))
+        for incident_id in self.db.resolved_without_message():
+            incident = self.engine.book.get(incident_id)
             if incident is not None:
                 log.warning("incident %d was resolved before a restart without its message: "
                             "sending it now", incident.id)
@@ -152,9 +148,8 @@ class NotificationStage:
 
     # -- grouping -------------------------------------------------------------------------
     def _open_incident(self, probe: str) -> Incident | None:
-        rows = self.store.query("SELECT id FROM incidents WHERE probe = ? AND status = 'open'",
-                                (probe,))
-        return self.engine.book.get(int(rows[0]["id"])) if rows else None
+        incident_id = self.db.open_incident_id(probe)
+        return self.engine.book.get(incident_id) if incident_id is not None else None
 
     def _root(self, incident: Incident) -> Incident:
         for _ in range(32):  # depends_on may chain; a bound guards against a bad cycle
@@ -217,9 +212,8 @@ class NotificationStage:
         for probe, flap in list(self.flaps.items()):
             after = self.flaps[probe] = settled(flap, rule, now) if rule else Flap()
             if flap.flapping and not after.flapping:
-                latest = self.engine.book.store.query(
-                    "SELECT id FROM incidents WHERE probe = ? ORDER BY id DESC LIMIT 1", (probe,))
-                incident = self.engine.book.get(int(latest[0]["id"])) if latest else None
+                latest = self.db.latest_incident_id(probe)
+                incident = self.engine.book.get(latest) if latest is not None else None
                 if incident is not None:
                     state = "failing" if incident.status == "open" else "healthy"
                     self._announce("settled", incident, now, state=state)
