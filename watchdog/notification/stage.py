@@ -22,7 +22,7 @@ from watchdog.common.clock import Clock
 from watchdog.common.state import StateStore
 from watchdog.notification.channels import Sender, build_sender
 from watchdog.notification.delivery import Dispatcher
-from watchdog.notification.flapping import Flap, on_change, settled
+from watchdog.notification.flapping import FlapTracker
 from watchdog.notification.maintenance import active, window_for
 from watchdog.notification.messages import Message, Templates, age, sev_label, utc_timestamp
 from watchdog.notification.models import ChannelBase
@@ -48,7 +48,7 @@ class NotificationStage:
         self.clock = clock
         self.db = NotifyStore(store)
         self.templates = Templates(config.notify.templates_dir)
-        self.flaps: dict[str, Flap] = {}
+        self.flaps = FlapTracker()
         self.dispatcher = Dispatcher(self.db, clock, config.notify.retry_after, self.skip_reason)
         self._http: httpx.AsyncClient | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -197,26 +197,20 @@ class NotificationStage:
     def _flapped(self, incident: Incident, now: float) -> bool:
         """Record an open/resolve; True when it just started flapping (one notice instead)."""
         rule = self.config.notify.flapping
-        if rule is None:
+        started = self.flaps.record(incident.probe, rule, now) if rule is not None else None
+        if rule is None or started is None:
             return False
-        before = self.flaps.get(incident.probe, Flap())
-        after = self.flaps[incident.probe] = on_change(before, rule, now)
-        if after.flapping and not before.flapping:
-            self._announce("flapping", incident, now, changes=len(after.changes),
-                           window=age(rule.within))
-            return True
-        return False
+        self._announce("flapping", incident, now, changes=len(started.changes),
+                       window=age(rule.within))
+        return True
 
-    def _check_settled(self, now: float) -> None:
-        rule = self.config.notify.flapping
-        for probe, flap in list(self.flaps.items()):
-            after = self.flaps[probe] = settled(flap, rule, now) if rule else Flap()
-            if flap.flapping and not after.flapping:
-                latest = self.db.latest_incident_id(probe)
-                incident = self.engine.book.get(latest) if latest is not None else None
-                if incident is not None:
-                    state = "failing" if incident.status == "open" else "healthy"
-                    self._announce("settled", incident, now, state=state)
+    def _announce_settled(self, now: float) -> None:
+        for probe in self.flaps.settle(self.config.notify.flapping, now):
+            latest = self.db.latest_incident_id(probe)
+            incident = self.engine.book.get(latest) if latest is not None else None
+            if incident is not None:
+                state = "failing" if incident.status == "open" else "healthy"
+                self._announce("settled", incident, now, state=state)
 
     # -- what is held ---------------------------------------------------------------------
     def held(self, kind: str, incident: Incident, now: float) -> str | None:
@@ -226,7 +220,7 @@ class NotificationStage:
         and windows do not hold it), never a surprise "resolved" for something unannounced.
         While a probe flaps only "flapping" and "settled" go out.
         """
-        if kind not in ("flapping", "settled") and self.flaps.get(incident.probe, Flap()).flapping:
+        if kind not in ("flapping", "settled") and self.flaps.flapping(incident.probe):
             return "flapping"  # the "settled" message will tell how it ended
         if kind == "resolved":
             announced = self.db.was_announced(incident.id)
@@ -329,7 +323,7 @@ class NotificationStage:
 
     def tick(self, now: float) -> None:
         """Settled flapping, silences expired on unannounced incidents, reminders, re-sends."""
-        self._check_settled(now)
+        self._announce_settled(now)
         if not self.config.notify.channels:
             return
         attached = parents(self.store)
