@@ -23,6 +23,7 @@ from watchdog.common.state import StateStore
 from watchdog.notification.channels import Sender, build_sender
 from watchdog.notification.delivery import Dispatcher
 from watchdog.notification.flapping import FlapTracker
+from watchdog.notification.grouping import Grouping
 from watchdog.notification.maintenance import active, window_for
 from watchdog.notification.messages import Message, Templates, age, sev_label, utc_timestamp
 from watchdog.notification.models import ChannelBase
@@ -42,16 +43,22 @@ _QUIET = ("open", "update", "resolve", "attach", "ack", "evidence")
 class NotificationStage:
     def __init__(self, config: Config, store: StateStore, engine: PipelineEngine,
                  clock: Clock) -> None:
-        self.config = config
         self.store = store
         self.engine = engine
         self.clock = clock
         self.db = NotifyStore(store)
-        self.templates = Templates(config.notify.templates_dir)
         self.flaps = FlapTracker()
         self.dispatcher = Dispatcher(self.db, clock, config.notify.retry_after, self.skip_reason)
         self._http: httpx.AsyncClient | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._wire(config)
+
+    def _wire(self, config: Config) -> None:
+        # The parts keep no state of their own (flapping and the outbox live here and in
+        # the database), so a reload simply wires new ones around the new configuration.
+        self.config = config
+        self.templates = Templates(config.notify.templates_dir)
+        self.grouping = Grouping(config, self.db, self.engine.book)
 
     # -- lifecycle ------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -88,8 +95,7 @@ class NotificationStage:
             await self._http.aclose()
 
     async def reconfigure(self, config: Config) -> None:
-        self.config = config
-        self.templates = Templates(config.notify.templates_dir)
+        self._wire(config)
         self.dispatcher.retry_after = config.notify.retry_after
         await self.dispatcher.stop()
         if self._http is not None:
@@ -118,80 +124,29 @@ class NotificationStage:
         """For later stages: an action taken or failed, an escalation, a quarantine."""
         incident = self.engine.book.get(incident_id)
         if incident is not None:
-            root = self._root(incident)
+            root = self.grouping.root(incident)
             self._announce("updated", root, self.clock.time(), change=change)
 
     def _opened(self, incident: Incident, now: float) -> None:
-        root = self._open_root_of_dependencies(incident.probe)
-        if root is not None:
-            self.db.link(incident.id, root.id, incident.probe, now)
-            log.info("incident %d (%s) attached to incident %d (%s): a symptom of it",
-                     incident.id, incident.probe, root.id, root.probe)
+        if self.grouping.attach(incident, now):
             return
-        self._adopt_dependents(incident, now)
+        self.grouping.adopt_dependents(incident, now)
         self._announce("started", incident, now)
 
     def _updated(self, incident: Incident, now: float) -> None:
-        if self.db.parent_of(incident.id) is None:
+        if not self.grouping.is_symptom(incident.id):
             self._announce("updated", incident, now, change=self._what_changed(incident))
 
     def _resolved(self, incident: Incident, now: float) -> None:
-        if self.db.parent_of(incident.id) is not None:
+        if self.grouping.is_symptom(incident.id):
             return  # a symptom ended; its root cause carries on
-        self._release_children(incident, now)
+        self.grouping.release_children(incident, now)
         path = draft_path(self.config.watchdog.state_dir, incident.id) \
             if self.config.notify.postmortems else None
         self._announce("resolved", incident, now, postmortem=str(path) if path else "-")
         if path is not None:
             write_postmortem(self.config.watchdog.state_dir, self.store, incident)
             log.info("post-mortem draft for incident %d: %s", incident.id, path)
-
-    # -- grouping -------------------------------------------------------------------------
-    def _open_incident(self, probe: str) -> Incident | None:
-        incident_id = self.db.open_incident_id(probe)
-        return self.engine.book.get(incident_id) if incident_id is not None else None
-
-    def _root(self, incident: Incident) -> Incident:
-        for _ in range(32):  # depends_on may chain; a bound guards against a bad cycle
-            parent_id = self.db.parent_of(incident.id)
-            parent = self.engine.book.get(parent_id) if parent_id is not None else None
-            if parent is None or parent.status != "open":
-                return incident
-            incident = parent
-        return incident
-
-    def _open_root_of_dependencies(self, probe: str) -> Incident | None:
-        spec = self.config.probes.get(probe)
-        for dependency in spec.common.depends_on if spec is not None else ():
-            incident = self._open_incident(dependency)
-            if incident is not None:
-                return self._root(incident)
-        return None
-
-    def _adopt_dependents(self, incident: Incident, now: float) -> None:
-        """Dependents that opened first (a faster schedule) become symptoms of this one."""
-        for name, spec in self.config.probes.items():
-            child = self._open_incident(name) if incident.probe in spec.common.depends_on \
-                else None
-            if child is not None and self.db.parent_of(child.id) is None:
-                self.db.link(child.id, incident.id, child.probe, now)
-
-    def _release_children(self, incident: Incident, now: float) -> None:
-        """Symptoms still open when their root resolves become incidents of their own.
-
-        They are announced by `tick` only if still failing a little later: a backend
-        usually recovers one run after its database, and that is no news.
-        """
-        for row in self.db.children(incident.id):
-            child = self.engine.book.get(int(row["child_id"]))
-            if child is not None and child.status == "open" and row["detached_at"] is None:
-                self.db.detach(child.id, now)
-
-    def _settling(self, incident: Incident, now: float) -> bool:
-        detached = self.db.detached_at(incident.id)
-        spec = self.config.probes.get(incident.probe)
-        grace = 2 * spec.common.interval * spec.common.recover_after if spec else 0.0
-        return detached is not None and now - detached < grace
 
     # -- flapping -------------------------------------------------------------------------
     def _flapped(self, incident: Incident, now: float) -> bool:
@@ -274,14 +229,14 @@ class NotificationStage:
                 "summary": values["summary"], "runbook": incident.runbook,
                 "hint": incident.hint, "opened_at": incident.opened_at,
                 "resolved_at": incident.resolved_at, "duration": incident.duration,
-                "attached": self._attached(incident.id)}
+                "attached": self.grouping.attached(incident.id)}
         return Message(kind, incident.id, incident.probe, incident.severity,
                        incident.status == "open", text, data)
 
     def _values(self, incident: Incident, now: float) -> dict[str, Any]:
         level = self.config.severity.levels.get(incident.severity)
         response = level.response if level is not None else None
-        attached = self._attached(incident.id)
+        attached = self.grouping.attached(incident.id)
         return {"SEV": sev_label(incident.severity), "sev": incident.severity,
                 "id": incident.id, "probe": incident.probe, "cause": incident.cause,
                 "summary": incident.summary, "impact": level.meaning if level else "-",
@@ -292,9 +247,6 @@ class NotificationStage:
                 "next_update": utc_timestamp(now + response) if response else "when it changes",
                 "attached": f"\nAlso affected (attached): {', '.join(attached)}"
                 if attached else "", "postmortem": "-", "change": "-"}
-
-    def _attached(self, incident_id: int) -> list[str]:
-        return [str(r["probe"]) for r in self.db.children(incident_id)]
 
     def _actions(self, incident_id: int) -> str:
         events = [e for e in self.engine.book.events(incident_id) if e["kind"] not in _QUIET]
@@ -335,7 +287,7 @@ class NotificationStage:
         if self.held("started", incident, now) is not None:
             return
         if not self.db.was_announced(incident.id):
-            if not self._settling(incident, now):  # a released symptom, or a silence ended
+            if not self.grouping.settling(incident, now):  # a released symptom, or a silence ended
                 self._announce("started", incident, now)
         elif self._reminder_due(incident, now):
             self._announce("reminder", incident, now)
