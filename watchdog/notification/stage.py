@@ -24,16 +24,16 @@ from watchdog.notification.channels import Sender, build_sender
 from watchdog.notification.delivery import Dispatcher
 from watchdog.notification.flapping import FlapTracker
 from watchdog.notification.grouping import Grouping
-from watchdog.notification.maintenance import active, window_for
+from watchdog.notification.maintenance import active
 from watchdog.notification.messages import Message, Templates, age, sev_label, utc_timestamp
 from watchdog.notification.models import ChannelBase
 from watchdog.notification.postmortem import describe_action, draft_path, remediation_actions
 from watchdog.notification.postmortem import write as write_postmortem
+from watchdog.notification.routing import Router
 from watchdog.notification.store import NotifyStore, parents
-from watchdog.pipeline.classifier import Track, Transition
+from watchdog.pipeline.classifier import Transition
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
 from watchdog.pipeline.incidents import Incident
-from watchdog.pipeline.observation import Status
 from watchdog.runtime.config import Config
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class NotificationStage:
         self.config = config
         self.templates = Templates(config.notify.templates_dir)
         self.grouping = Grouping(config, self.db, self.engine.book)
+        self.router = Router(config, self.db, self.engine, self.flaps)
 
     # -- lifecycle ------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -167,57 +168,23 @@ class NotificationStage:
                 state = "failing" if incident.status == "open" else "healthy"
                 self._announce("settled", incident, now, state=state)
 
-    # -- what is held ---------------------------------------------------------------------
-    def held(self, kind: str, incident: Incident, now: float) -> str | None:
-        """Why a message is not sent now, or None.
-
-        A resolve is sent exactly when its start was: never lost after a page (silences
-        and windows do not hold it), never a surprise "resolved" for something unannounced.
-        While a probe flaps only "flapping" and "settled" go out.
-        """
-        if kind not in ("flapping", "settled") and self.flaps.flapping(incident.probe):
-            return "flapping"  # the "settled" message will tell how it ended
-        if kind == "resolved":
-            announced = self.db.was_announced(incident.id)
-            return None if announced else "its start was never announced"
-        for silence in self.db.active_silences(now):
-            if silence.covers(incident.probe, {incident.id}):
-                return f"silenced (silence #{silence.id}: {silence.reason})"
-        window = window_for(self.config.maintenance, incident.probe, now)
-        return f"maintenance window {window.name!r}" if window is not None else None
-
     def skip_reason(self, channel: str, config: ChannelBase) -> str | None:
-        """Email is skipped while the watchdog's own SMTP probe fails: it would bounce too."""
-        if getattr(config, "type", None) != "email":
-            return None
-        for name, spec in self.config.probes.items():
-            if spec.type == "smtp" and self._failing(name):
-                return f"the smtp probe {name!r} is failing"
-        return None
-
-    def _failing(self, probe: str) -> bool:
-        last = self.engine.last.get(probe)
-        return self.engine.tracks.get(probe, Track()).failing or \
-            (last is not None and last.observation.status is Status.FAILED)
+        # Looked up on each call: the router is replaced by a reload, the dispatcher is not.
+        return self.router.skip_reason(channel, config)
 
     # -- messages -------------------------------------------------------------------------
     def _announce(self, kind: str, incident: Incident, now: float, **extra: Any) -> None:
-        channels = self._routes(kind, incident.severity)
+        channels = self.router.routes(kind, incident.severity)
         if not channels:
             return
         message = self._message(kind, incident, now, extra)
-        reason = self.held(kind, incident, now)
+        reason = self.router.held(kind, incident, now)
         for name in channels:
             self.db.enqueue(name, message, now, "suppressed" if reason else "pending", reason)
             self.dispatcher.wake(name)
         self.db.noticed(incident.id, now)
         log.info("incident %d: %s message %s for %s", incident.id, kind,
                  f"held: {reason}" if reason else "queued", ", ".join(channels))
-
-    def _routes(self, kind: str, severity: str) -> list[str]:
-        return [name for name, cfg in self.config.notify.channels.items()
-                if (not cfg.severities or severity in cfg.severities)
-                and (kind != "refresh" or cfg.type == "alertmanager")]
 
     def _message(self, kind: str, incident: Incident, now: float,
                  extra: dict[str, Any]) -> Message:
@@ -284,7 +251,7 @@ class NotificationStage:
                 self._follow_up(incident, now)
 
     def _follow_up(self, incident: Incident, now: float) -> None:
-        if self.held("started", incident, now) is not None:
+        if self.router.held("started", incident, now) is not None:
             return
         if not self.db.was_announced(incident.id):
             if not self.grouping.settling(incident, now):  # a released symptom, or a silence ended
@@ -303,7 +270,7 @@ class NotificationStage:
         return now - last >= level.response
 
     def _refresh_alertmanager(self, incident: Incident, now: float) -> None:
-        for name in self._routes("refresh", incident.severity):
+        for name in self.router.routes("refresh", incident.severity):
             cfg = self.config.notify.channels[name]
             last = self.db.last_sent(name, incident.id)
             every = getattr(cfg, "resend_every", 60.0)
