@@ -20,15 +20,17 @@ import httpx
 
 from watchdog.common.clock import Clock
 from watchdog.common.state import StateStore
+from watchdog.notification.announcer import Announcer
 from watchdog.notification.channels import Sender, build_sender
 from watchdog.notification.delivery import Dispatcher
 from watchdog.notification.flapping import FlapTracker
 from watchdog.notification.grouping import Grouping
 from watchdog.notification.maintenance import active
-from watchdog.notification.messages import Message, Templates, age, sev_label, utc_timestamp
+from watchdog.notification.messages import age
 from watchdog.notification.models import ChannelBase
-from watchdog.notification.postmortem import describe_action, draft_path, remediation_actions
+from watchdog.notification.postmortem import draft_path
 from watchdog.notification.postmortem import write as write_postmortem
+from watchdog.notification.rendering import MessageRenderer
 from watchdog.notification.routing import Router
 from watchdog.notification.store import NotifyStore, parents
 from watchdog.pipeline.classifier import Transition
@@ -37,7 +39,6 @@ from watchdog.pipeline.incidents import Incident
 from watchdog.runtime.config import Config
 
 log = logging.getLogger(__name__)
-_QUIET = ("open", "update", "resolve", "attach", "ack", "evidence")
 
 
 class NotificationStage:
@@ -57,9 +58,10 @@ class NotificationStage:
         # The parts keep no state of their own (flapping and the outbox live here and in
         # the database), so a reload simply wires new ones around the new configuration.
         self.config = config
-        self.templates = Templates(config.notify.templates_dir)
         self.grouping = Grouping(config, self.db, self.engine.book)
         self.router = Router(config, self.db, self.engine, self.flaps)
+        self.renderer = MessageRenderer(config, self.store, self.engine.book, self.grouping)
+        self.announcer = Announcer(self.router, self.renderer, self.db, self.dispatcher)
 
     # -- lifecycle ------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -126,17 +128,18 @@ class NotificationStage:
         incident = self.engine.book.get(incident_id)
         if incident is not None:
             root = self.grouping.root(incident)
-            self._announce("updated", root, self.clock.time(), change=change)
+            self.announcer.announce("updated", root, self.clock.time(), change=change)
 
     def _opened(self, incident: Incident, now: float) -> None:
         if self.grouping.attach(incident, now):
             return
         self.grouping.adopt_dependents(incident, now)
-        self._announce("started", incident, now)
+        self.announcer.announce("started", incident, now)
 
     def _updated(self, incident: Incident, now: float) -> None:
         if not self.grouping.is_symptom(incident.id):
-            self._announce("updated", incident, now, change=self._what_changed(incident))
+            change = self.renderer.what_changed(incident)
+            self.announcer.announce("updated", incident, now, change=change)
 
     def _resolved(self, incident: Incident, now: float) -> None:
         if self.grouping.is_symptom(incident.id):
@@ -144,7 +147,7 @@ class NotificationStage:
         self.grouping.release_children(incident, now)
         path = draft_path(self.config.watchdog.state_dir, incident.id) \
             if self.config.notify.postmortems else None
-        self._announce("resolved", incident, now, postmortem=str(path) if path else "-")
+        self.announcer.announce("resolved", incident, now, postmortem=str(path) if path else "-")
         if path is not None:
             write_postmortem(self.config.watchdog.state_dir, self.store, incident)
             log.info("post-mortem draft for incident %d: %s", incident.id, path)
@@ -156,8 +159,8 @@ class NotificationStage:
         started = self.flaps.record(incident.probe, rule, now) if rule is not None else None
         if rule is None or started is None:
             return False
-        self._announce("flapping", incident, now, changes=len(started.changes),
-                       window=age(rule.within))
+        self.announcer.announce("flapping", incident, now, changes=len(started.changes),
+                                window=age(rule.within))
         return True
 
     def _announce_settled(self, now: float) -> None:
@@ -166,70 +169,11 @@ class NotificationStage:
             incident = self.engine.book.get(latest) if latest is not None else None
             if incident is not None:
                 state = "failing" if incident.status == "open" else "healthy"
-                self._announce("settled", incident, now, state=state)
+                self.announcer.announce("settled", incident, now, state=state)
 
     def skip_reason(self, channel: str, config: ChannelBase) -> str | None:
         # Looked up on each call: the router is replaced by a reload, the dispatcher is not.
         return self.router.skip_reason(channel, config)
-
-    # -- messages -------------------------------------------------------------------------
-    def _announce(self, kind: str, incident: Incident, now: float, **extra: Any) -> None:
-        channels = self.router.routes(kind, incident.severity)
-        if not channels:
-            return
-        message = self._message(kind, incident, now, extra)
-        reason = self.router.held(kind, incident, now)
-        for name in channels:
-            self.db.enqueue(name, message, now, "suppressed" if reason else "pending", reason)
-            self.dispatcher.wake(name)
-        self.db.noticed(incident.id, now)
-        log.info("incident %d: %s message %s for %s", incident.id, kind,
-                 f"held: {reason}" if reason else "queued", ", ".join(channels))
-
-    def _message(self, kind: str, incident: Incident, now: float,
-                 extra: dict[str, Any]) -> Message:
-        values = self._values(incident, now) | extra
-        template = "started" if kind == "refresh" else kind
-        text = self.templates.render(template, values)
-        data = {"incident": incident.id, "probe": incident.probe, "severity": incident.severity,
-                "status": incident.status, "cause": incident.cause,
-                "summary": values["summary"], "runbook": incident.runbook,
-                "hint": incident.hint, "opened_at": incident.opened_at,
-                "resolved_at": incident.resolved_at, "duration": incident.duration,
-                "attached": self.grouping.attached(incident.id)}
-        return Message(kind, incident.id, incident.probe, incident.severity,
-                       incident.status == "open", text, data)
-
-    def _values(self, incident: Incident, now: float) -> dict[str, Any]:
-        level = self.config.severity.levels.get(incident.severity)
-        response = level.response if level is not None else None
-        attached = self.grouping.attached(incident.id)
-        return {"SEV": sev_label(incident.severity), "sev": incident.severity,
-                "id": incident.id, "probe": incident.probe, "cause": incident.cause,
-                "summary": incident.summary, "impact": level.meaning if level else "-",
-                "runbook": incident.runbook or "-", "hint": incident.hint or "-",
-                "started": utc_timestamp(incident.opened_at), "time": utc_timestamp(now),
-                "resolved": utc_timestamp(incident.resolved_at), "duration": age(incident.duration),
-                "age": age(now - incident.opened_at), "actions": self._actions(incident.id),
-                "next_update": utc_timestamp(now + response) if response else "when it changes",
-                "attached": f"\nAlso affected (attached): {', '.join(attached)}"
-                if attached else "", "postmortem": "-", "change": "-"}
-
-    def _actions(self, incident_id: int) -> str:
-        events = [e for e in self.engine.book.events(incident_id) if e["kind"] not in _QUIET]
-        said = [f"{e['kind']}: {e['summary']}" for e in events]
-        said += [describe_action(a) for a in remediation_actions(self.store, incident_id)]
-        return "; ".join(said) or "none yet"
-
-    def _what_changed(self, incident: Incident) -> str:
-        events = self.engine.book.events(incident.id)
-        if len(events) < 2:
-            return f"now {sev_label(incident.severity)}, {incident.cause}"
-        before, after = events[-2], events[-1]
-        if before.get("severity") != after.get("severity"):
-            old = sev_label(before["severity"]) if before.get("severity") else "-"
-            return f"severity {old} → {sev_label(incident.severity)}"
-        return f"cause {before.get('cause')} → {after.get('cause')}"
 
     # -- periodic work --------------------------------------------------------------------
     async def _tick_loop(self) -> None:
@@ -255,9 +199,9 @@ class NotificationStage:
             return
         if not self.db.was_announced(incident.id):
             if not self.grouping.settling(incident, now):  # a released symptom, or a silence ended
-                self._announce("started", incident, now)
+                self.announcer.announce("started", incident, now)
         elif self._reminder_due(incident, now):
-            self._announce("reminder", incident, now)
+            self.announcer.announce("reminder", incident, now)
         self._refresh_alertmanager(incident, now)
 
     def _reminder_due(self, incident: Incident, now: float) -> bool:
@@ -276,9 +220,7 @@ class NotificationStage:
             every = getattr(cfg, "resend_every", 60.0)
             if last is not None and now - last >= every and \
                     not self.db.has_pending(name, incident.id, "refresh"):
-                message = self._message("refresh", incident, now, {})
-                self.db.enqueue(name, message, now)
-                self.dispatcher.wake(name)
+                self.announcer.resend(name, incident, now)
 
     # -- presentation ---------------------------------------------------------------------
     def decorate(self, status: dict[str, Any]) -> dict[str, Any]:
