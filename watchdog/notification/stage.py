@@ -24,6 +24,7 @@ from watchdog.notification.announcer import Announcer
 from watchdog.notification.channels import Sender, build_sender
 from watchdog.notification.delivery import Dispatcher
 from watchdog.notification.flapping import FlapTracker
+from watchdog.notification.followup import FollowUps
 from watchdog.notification.grouping import Grouping
 from watchdog.notification.maintenance import active
 from watchdog.notification.messages import age
@@ -62,6 +63,8 @@ class NotificationStage:
         self.router = Router(config, self.db, self.engine, self.flaps)
         self.renderer = MessageRenderer(config, self.store, self.engine.book, self.grouping)
         self.announcer = Announcer(self.router, self.renderer, self.db, self.dispatcher)
+        self.follow_ups = FollowUps(config, self.db, self.engine.book, self.grouping,
+                                    self.router, self.announcer)
 
     # -- lifecycle ------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -187,40 +190,8 @@ class NotificationStage:
     def tick(self, now: float) -> None:
         """Settled flapping, silences expired on unannounced incidents, reminders, re-sends."""
         self._announce_settled(now)
-        if not self.config.notify.channels:
-            return
-        attached = parents(self.store)
-        for incident in self.engine.book.open_incidents():
-            if incident.id not in attached:
-                self._follow_up(incident, now)
-
-    def _follow_up(self, incident: Incident, now: float) -> None:
-        if self.router.held("started", incident, now) is not None:
-            return
-        if not self.db.was_announced(incident.id):
-            if not self.grouping.settling(incident, now):  # a released symptom, or a silence ended
-                self.announcer.announce("started", incident, now)
-        elif self._reminder_due(incident, now):
-            self.announcer.announce("reminder", incident, now)
-        self._refresh_alertmanager(incident, now)
-
-    def _reminder_due(self, incident: Incident, now: float) -> bool:
-        level = self.config.severity.levels.get(incident.severity)
-        if not self.config.notify.reminders or level is None or not level.response:
-            return False
-        if self.db.acknowledged(incident.id):
-            return False
-        last = self.db.last_notice(incident.id) or incident.opened_at
-        return now - last >= level.response
-
-    def _refresh_alertmanager(self, incident: Incident, now: float) -> None:
-        for name in self.router.routes("refresh", incident.severity):
-            cfg = self.config.notify.channels[name]
-            last = self.db.last_sent(name, incident.id)
-            every = getattr(cfg, "resend_every", 60.0)
-            if last is not None and now - last >= every and \
-                    not self.db.has_pending(name, incident.id, "refresh"):
-                self.announcer.resend(name, incident, now)
+        if self.config.notify.channels:
+            self.follow_ups.run(now)
 
     # -- presentation ---------------------------------------------------------------------
     def decorate(self, status: dict[str, Any]) -> dict[str, Any]:
