@@ -1,19 +1,17 @@
-"""Stage 6 of the pipeline, notification: grouping, flapping, silences, reminders, messages.
+"""Stage 6 of the pipeline, notification: the subscriber that wires the notification parts.
 
 The `NotificationStage` subscribes to the engine's `ResultEvent`s. For every incident change it
-decides what people are told, renders the message from its template and queues it in
-the outbox, one row per routed channel; the `Dispatcher` delivers in the background.
-Queueing is a SQLite insert, so a slow or dead channel never delays a probe.
-
-Grouping: while a probe that another depends on (`depends_on`) has an open incident,
-the dependent's incident is attached to it as a symptom: no page of its own, shown under
-the root cause in /api/status, `incidents` and the post-mortem.
+asks grouping.py whether the incident is a symptom of another, flapping.py whether the probe
+flaps, and has announcer.py queue the message routing.py and rendering.py make of it, one
+outbox row per routed channel; the `Dispatcher` delivers in the background. A periodic
+tick settles flapping and runs followup.py's reminders and re-sends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,18 +20,18 @@ from watchdog.common.clock import Clock
 from watchdog.common.state import StateStore
 from watchdog.notification.announcer import Announcer
 from watchdog.notification.channels import Sender, build_sender
+from watchdog.notification.decoration import decorate
 from watchdog.notification.delivery import Dispatcher
 from watchdog.notification.flapping import FlapTracker
 from watchdog.notification.followup import FollowUps
 from watchdog.notification.grouping import Grouping
-from watchdog.notification.maintenance import active
 from watchdog.notification.messages import age
 from watchdog.notification.models import ChannelBase
 from watchdog.notification.postmortem import draft_path
 from watchdog.notification.postmortem import write as write_postmortem
 from watchdog.notification.rendering import MessageRenderer
 from watchdog.notification.routing import Router
-from watchdog.notification.store import NotifyStore, parents
+from watchdog.notification.store import NotifyStore
 from watchdog.pipeline.classifier import Transition
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
 from watchdog.pipeline.incidents import Incident
@@ -111,6 +109,10 @@ class NotificationStage:
         return {name: (cfg, build_sender(cfg, http))
                 for name, cfg in self.config.notify.channels.items()}
 
+    def skip_reason(self, channel: str, config: ChannelBase) -> str | None:
+        # Looked up on each call: the router is replaced by a reload, the dispatcher is not.
+        return self.router.skip_reason(channel, config)
+
     # -- engine events --------------------------------------------------------------------
     def on_result(self, event: ResultEvent) -> None:
         change = event.change
@@ -148,12 +150,16 @@ class NotificationStage:
         if self.grouping.is_symptom(incident.id):
             return  # a symptom ended; its root cause carries on
         self.grouping.release_children(incident, now)
-        path = draft_path(self.config.watchdog.state_dir, incident.id) \
-            if self.config.notify.postmortems else None
+        path = self._postmortem_path(incident)
         self.announcer.announce("resolved", incident, now, postmortem=str(path) if path else "-")
         if path is not None:
             write_postmortem(self.config.watchdog.state_dir, self.store, incident)
             log.info("post-mortem draft for incident %d: %s", incident.id, path)
+
+    def _postmortem_path(self, incident: Incident) -> Path | None:
+        if not self.config.notify.postmortems:
+            return None
+        return draft_path(self.config.watchdog.state_dir, incident.id)
 
     # -- flapping -------------------------------------------------------------------------
     def _flapped(self, incident: Incident, now: float) -> bool:
@@ -174,10 +180,6 @@ class NotificationStage:
                 state = "failing" if incident.status == "open" else "healthy"
                 self.announcer.announce("settled", incident, now, state=state)
 
-    def skip_reason(self, channel: str, config: ChannelBase) -> str | None:
-        # Looked up on each call: the router is replaced by a reload, the dispatcher is not.
-        return self.router.skip_reason(channel, config)
-
     # -- periodic work --------------------------------------------------------------------
     async def _tick_loop(self) -> None:
         while True:
@@ -196,21 +198,4 @@ class NotificationStage:
     # -- presentation ---------------------------------------------------------------------
     def decorate(self, status: dict[str, Any]) -> dict[str, Any]:
         """/api/status: symptoms nested under their root cause, silences, maintenance."""
-        links = parents(self.store)
-        now = self.clock.time()
-        roots = [i for i in status.get("incidents", []) if i["id"] not in links]
-        by_id = {i["id"]: i for i in roots}
-        for incident in status.get("incidents", []):
-            parent = by_id.get(links.get(incident["id"], -1))
-            if parent is not None:
-                parent.setdefault("attached", []).append(incident)
-            elif incident["id"] in links:
-                incident["attached_to"] = links[incident["id"]]
-                roots.append(incident)
-        for incident in roots:
-            incident.setdefault("attached", [])
-            incident["acknowledged"] = self.db.acknowledged(incident["id"])
-        status["incidents"] = sorted(roots, key=lambda i: i["id"])
-        status["silences"] = [s.to_dict() for s in self.db.active_silences(now)]
-        status["maintenance"] = [w.name for w in self.config.maintenance if active(w, now)]
-        return status
+        return decorate(status, self.db, self.config.maintenance, self.clock.time())
