@@ -42,14 +42,14 @@ def test_install_lays_out_venv_config_state_and_unit(root: Path) -> None:
     assert (mode(conf), mode(conf / "watchdog.yaml"), mode(conf / "watchdog.env")) == \
         (0o750, 0o640, 0o600)
     assert mode(root / "var" / "lib" / "runbook-watchdog") == 0o700
-    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.runtime.systemd"
-    assert unit.read_text() == (ROOT / "systemd" / "runbook-watchdog.runtime.systemd").read_text()
+    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.service"
+    assert unit.read_text() == (ROOT / "systemd" / "runbook-watchdog.service").read_text()
     assert (root / PREFIX.lstrip("/") / "share" / "docs" / "install.md").exists()
 
 
 def test_the_installed_unit_verifies_against_the_installed_venv(root: Path,
                                                                  tmp_path: Path) -> None:
-    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.runtime.systemd"
+    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.service"
     local = tmp_path / unit.name
     local.write_text(unit.read_text().replace(PREFIX, str(root / PREFIX.lstrip("/"))))
     result = subprocess.run([tool("systemd-analyze"), "verify", str(local)],
@@ -72,7 +72,7 @@ def test_uninstall_keeps_config_and_state_and_purge_removes_them(root: Path) -> 
     result = install(root, "uninstall")
     assert result.returncode == 0, result.stderr
     assert not (root / PREFIX.lstrip("/")).exists()
-    assert not (root / "etc" / "systemd" / "system" / "runbook-watchdog.runtime.systemd").exists()
+    assert not (root / "etc" / "systemd" / "system" / "runbook-watchdog.service").exists()
     assert (root / "etc" / "runbook-watchdog" / "watchdog.yaml").exists()
     assert (root / "var" / "lib" / "runbook-watchdog").exists()
     assert install(root, "uninstall", "--purge").returncode == 0
