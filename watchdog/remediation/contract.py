@@ -77,7 +77,7 @@ class Action(Protocol):
 
 class ActionContext(ProbeContext):
     """What one remediation instance is given: a probe's context (so helpers that take one,
-    such as the Docker access in probes/_docker.py, serve actions too) plus read access to
+    such as the Docker access in watchdog/peers/docker.py, serve actions too) plus read access to
     the latest observations."""
 
     def __init__(self, name: str, resources: Resources,

@@ -93,8 +93,8 @@ class Remediator:
         self.time = clock
         self.clock = clock.time
         self.in_maintenance: Callable[[str], bool] = lambda probe: False
-        # The two-replica action lease (watchdog/lease.py): without it, automatic runs are
-        # dry-run only. A single replica always holds it.
+        # The two-replica action lease (lease.py): without it, automatic runs are dry-run
+        # only. A single replica always holds it.
         self.may_act: Callable[[], bool] = lambda: True
         self.tasks: set[asyncio.Task[None]] = set()
         self._deciding: set[str] = set()
