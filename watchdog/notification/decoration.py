@@ -10,8 +10,8 @@ from watchdog.notification.models import MaintenanceWindow
 from watchdog.notification.store import NotifyStore, parents
 
 
-def decorate(status: dict[str, Any], db: NotifyStore, maintenance: Sequence[MaintenanceWindow],
-             now: float) -> dict[str, Any]:
+def decorate_status(status: dict[str, Any], db: NotifyStore,
+                    maintenance: Sequence[MaintenanceWindow], now: float) -> dict[str, Any]:
     """Symptoms nested under their root cause, active silences and maintenance windows."""
     roots = nest_symptoms(status.get("incidents", []), parents(db.store))
     for incident in roots:

@@ -20,7 +20,7 @@ from watchdog.common.clock import Clock
 from watchdog.common.state import StateStore
 from watchdog.notification.announcer import Announcer
 from watchdog.notification.channels import Sender, build_sender
-from watchdog.notification.decoration import decorate
+from watchdog.notification.decoration import decorate_status
 from watchdog.notification.delivery import Dispatcher
 from watchdog.notification.flapping import FlapTracker
 from watchdog.notification.followup import FollowUps
@@ -198,4 +198,4 @@ class NotificationStage:
     # -- presentation ---------------------------------------------------------------------
     def decorate(self, status: dict[str, Any]) -> dict[str, Any]:
         """/api/status: symptoms nested under their root cause, silences, maintenance."""
-        return decorate(status, self.db, self.config.maintenance, self.clock.time())
+        return decorate_status(status, self.db, self.config.maintenance, self.clock.time())
