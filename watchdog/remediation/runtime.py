@@ -30,6 +30,7 @@ from watchdog.remediation.contract import (
     ActionContext,
     ActionFailed,
     ActionRefused,
+    ActionType,
     Plan,
     Trigger,
 )
@@ -63,7 +64,7 @@ class Remediation:
         return not on or probe in on or f"{probe}:{cause}" in on
 
 
-def build_remediations(config: Config, resources: Resources, types: Mapping[str, Any],
+def build_remediations(config: Config, resources: Resources, types: Mapping[str, ActionType],
                        last: Callable[[str], Any]) -> list[Remediation]:
     built = []
     for name, spec in config.remediations.items():
