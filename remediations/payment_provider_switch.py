@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import docker.errors
 
@@ -23,6 +23,7 @@ from watchdog.remediation.contract import (
     ActionFailed,
     ActionParams,
     ActionRefused,
+    BaseAction,
     Plan,
     Trigger,
 )
@@ -37,14 +38,16 @@ class SwitchParams(ActionParams):
     restart_timeout: int = 10  # docker stop's grace; within the action's 30 s call bound
 
 
-class PaymentProviderSwitch:
-    Params: ClassVar[type[SwitchParams]] = SwitchParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
+class PaymentProviderSwitch(BaseAction[SwitchParams]):
+    Params = SwitchParams
 
     def __init__(self, params: SwitchParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.target = f"payments:{params.env_file}"
+        super().__init__(params, ctx)
         self.docker = DockerAccess(ctx)
+
+    @property
+    def target(self) -> str:
+        return f"payments:{self.params.env_file}"
 
     async def plan(self, trigger: Trigger) -> Plan:
         try:

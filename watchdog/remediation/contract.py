@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -106,6 +106,28 @@ class RemediationRegistry(Registry[ActionType]):
     """Action types by name, each checked against the action contract."""
 
     contract = REMEDIATION_CONTRACT
+
+
+ParamsT = TypeVar("ParamsT", bound=ActionParams)
+
+
+class BaseAction(Generic[ParamsT]):
+    """The preamble every action type shares, written once: `class X(BaseAction[XParams])`
+    names `Params = XParams`, and gets `self.params`, `self.ctx`, `fires_on = "failing"`
+    and a `target` (its configured name unless it overrides the property). An action on
+    the Docker engine starts from `watchdog.peers.docker.DockerAction` instead."""
+
+    Params: ClassVar[type[ActionParams]]
+    fires_on: ClassVar[FiresOn] = "failing"
+
+    def __init__(self, params: ParamsT, ctx: ActionContext) -> None:
+        self.params = params
+        self.ctx = ctx
+
+    @property
+    def target(self) -> str:
+        """What single-flight, budgets and quarantine are keyed on."""
+        return self.ctx.name
 
 
 class ActionContext(ProbeContext):
