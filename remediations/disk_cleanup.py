@@ -38,7 +38,8 @@ class DiskCleanupParams(ActionParams):
     truncate_logs_over: ByteSize | None = ByteSize(100 * 1024 * 1024)
     log_files: list[str] = Field(default_factory=list)  # globs beyond the containers' logs
     keep_containers: list[str] = Field(default_factory=lambda: ["watchtower"])
-    backup_lock: Path | None = Path("/var/lock/nickapp-backup.lock")
+    # Required: the backup's lock file is this installation's; null: no backup to respect.
+    backup_lock: Path | None
 
 
 @dataclass(frozen=True)

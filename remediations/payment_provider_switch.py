@@ -33,8 +33,9 @@ SAFE = {"REQUEST_NETWORK_ENABLED": "false", "PAYMENT_ENABLED_PROVIDERS": "shkeep
 
 
 class SwitchParams(ActionParams):
-    env_file: Path = Path("/opt/backend/.env")
-    container: str | None = "nickapp-backend"  # None: edit only, someone else restarts
+    # Both required: which file and container are this installation's, not the code's.
+    env_file: Path  # the backend's env file
+    container: str | None  # the backend container, restarted afterwards; null: edit only
     restart_timeout: int = 10  # docker stop's grace; within the action's 30 s call bound
 
 

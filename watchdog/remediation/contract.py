@@ -57,7 +57,7 @@ class Plan:
     """What an action will do, recorded before it is done."""
 
     target: str  # what single-flight, budgets and quarantine are keyed on
-    summary: str  # one line for people: "roll back nickapp-backend to sha256:…"
+    summary: str  # one line for people: "roll back backend to sha256:…"
     detail: Mapping[str, Any] = field(default_factory=dict)  # JSON-able, for execute/verify
 
 
