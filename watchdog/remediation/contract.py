@@ -91,7 +91,8 @@ class ActionType(Protocol):
 
     @property
     def fires_on(self) -> FiresOn:
-        """"failing": once the trigger failed `after` cycles; "open": when an incident opens."""
+        """When it fires: "failing", once its trigger failed `after` cycles; "open", when an
+        incident opens."""
         ...
 
     def __call__(self, params: Any, ctx: ActionContext) -> Action: ...
