@@ -8,7 +8,7 @@ import pytest
 from tests.peers.podman import PodmanPeer, podman_peer
 from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
 from tests.peers.redis_server import RedisServer
-from tests.support import HttpPeer
+from tests.support import Daemon, HttpPeer
 from watchdog.common.secrets import SCRUBBER
 
 
@@ -21,6 +21,15 @@ def http_peer(tmp_path: Path) -> Iterator[HttpPeer]:
     finally:
         if peer.process is not None:
             peer.process.stop()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    """Collects the daemons a test starts and stops them all at the end."""
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.stop()
 
 
 @pytest.fixture

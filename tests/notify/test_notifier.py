@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from probes.http import HttpProbe
 from tests.notify.conftest import Mailbox
 from tests.peers.receiver import Receiver
+from tests.support import until
 from watchdog.common.clock import ManualClock
 from watchdog.common.registry import Registry
 from watchdog.common.state import StateStore
@@ -65,15 +65,6 @@ class Harness:
 
     def outbox(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.store.query("SELECT * FROM outbox ORDER BY id")]
-
-
-async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    """Await a condition while the loop keeps delivering (the async twin of wait_for)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 def _http(**keys: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.notify.conftest import Alertmanager, Mailbox, Watchdog, probe
 from tests.peers.receiver import Receiver
-from tests.support import HttpPeer, wait_for
+from tests.support import Daemon, HttpPeer, wait_for
 
 TOKEN = "4242:SECRET-bot-token"
 
@@ -47,10 +47,10 @@ def _am_alert(am: Alertmanager, incident: int) -> dict[str, object] | None:
 def test_a_mongo_outage_with_backend_symptoms_is_one_incident_with_one_page_per_channel(
         tmp_path: Path, peers: dict[str, HttpPeer], receiver: Receiver,
         mailbox: tuple[Mailbox, int], alertmanager: Alertmanager,
-        watchdogs: list[Watchdog]) -> None:
+        daemons: list[Daemon]) -> None:
     box, smtp_port = mailbox
-    dog = Watchdog(tmp_path, _config(peers, receiver, smtp_port, alertmanager)).start()
-    watchdogs.append(dog)
+    dog = Watchdog.from_config(tmp_path, _config(peers, receiver, smtp_port, alertmanager)).start()
+    daemons.append(dog)
     wait_for(lambda: all(p["status"] == "ok" for p in dog.status()["probes"]), what="all ok")
 
     peers["mongo"].set_mode("503")
@@ -103,4 +103,4 @@ def test_a_mongo_outage_with_backend_symptoms_is_one_incident_with_one_page_per_
     assert f"(symptom, attached to #{root['id']})" in listing.stdout
     assert sum("attached to" not in line for line in listing.stdout.splitlines()) == 1
     dog.stop()
-    assert TOKEN not in dog.log.read_text() and TOKEN not in printed.stdout
+    assert TOKEN not in dog.output() and TOKEN not in printed.stdout

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from tests.ops.conftest import REDIS_PASSWORD, Daemon
+from tests.ops.conftest import REDIS_PASSWORD
 from tests.peers.redis_server import RedisServer
-from tests.support import wait_for
+from tests.support import Daemon, wait_for
 from watchdog.remediation.lease import RedisLease
 from watchdog.runtime.config_models import LeaseSettings
 
@@ -22,7 +22,7 @@ KEY = "runbook-watchdog:lease:test"
 def replica(tmp_path: Path, redis: RedisServer, name: str) -> Daemon:
     lease = {"redis_url": redis.url, "password": "${LEASE_REDIS_PASSWORD}", "key": KEY,
              "ttl": "2s", "identity": name}
-    return Daemon(tmp_path, {}, name=name, settings={"lease": lease})
+    return Daemon.from_config(tmp_path / name, {"watchdog": {"lease": lease}})
 
 
 def holders(*replicas: Daemon) -> list[str]:
@@ -45,9 +45,9 @@ def test_two_daemons_one_holder_and_the_other_takes_over(
     assert "runbook_watchdog_lease_held 0.0" in metrics
 
     # The holder dies without releasing: the other takes over once the TTL has run out.
-    holder.process.signal(signal.SIGKILL)  # type: ignore[union-attr]
+    holder.signal(signal.SIGKILL)
     died = time.monotonic()
-    assert holder.process.wait(10) == -signal.SIGKILL  # type: ignore[union-attr]
+    assert holder.wait(10) == -signal.SIGKILL
     wait_for(lambda: other.status()["lease"]["held"], 15, "the takeover")
     takeover = time.monotonic() - died
     assert 0.5 < takeover < 2.0 + other_renewal(2.0) + 1.0, takeover
@@ -57,8 +57,7 @@ def test_two_daemons_one_holder_and_the_other_takes_over(
     holder.start(LEASE_REDIS_PASSWORD=REDIS_PASSWORD)
     wait_for(lambda: holder.status()["lease"]["holder"] == other.dir.name, 10, "standby")
     assert not holder.status()["lease"]["held"]
-    other.process.signal(signal.SIGTERM)  # type: ignore[union-attr]
-    assert other.process.wait(30) == 0  # type: ignore[union-attr]
+    assert other.shutdown() == 0
     wait_for(lambda: holder.status()["lease"]["held"], 10, "takeover after a clean stop")
 
     for daemon in (a, b):

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ops.conftest import Daemon, chromium, refused_probe
-from tests.support import ROOT, HttpPeer, cli, free_port, wait_for
+from tests.ops.conftest import chromium, refused_probe
+from tests.support import ROOT, Daemon, HttpPeer, cli, free_port, wait_for
 from watchdog.runtime.statusview import render_html, render_table
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -92,7 +92,7 @@ def running(tmp_path: Path, http_peer: HttpPeer, daemons: list[Daemon]) -> Daemo
     probes = {"backend-health": refused_probe(severity="sev1"),
               "payments-api": {"type": "http", "url": http_peer.url(), "interval": "500ms",
                                "timeout": "300ms", "runbook": "3.4"}}
-    daemon = Daemon(tmp_path, probes)
+    daemon = Daemon.from_config(tmp_path / "daemon", {"probes": probes})
     daemons.append(daemon)
     daemon.start()
     wait_for(lambda: daemon.status()["incidents"] and all(

@@ -346,7 +346,7 @@ def test_no_secret_in_any_output_after_the_matrix(stack: Stack) -> None:
 
     assert stack.daemon is not None
     outputs: dict[str, str] = {
-        "json log": stack.daemon.process.output(),
+        "json log": stack.daemon.output(),
         "/metrics": httpx.get(stack.daemon.url("/metrics")).text,
         "/api/status": httpx.get(stack.daemon.url("/api/status")).text,
         "status page /": httpx.get(stack.daemon.url("/")).text,

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from probes.http import HttpProbe
 from tests.peers.receiver import Receiver
-from tests.support import HttpPeer, Process, cli, daemon_env, free_port, wait_for
+from tests.support import Daemon, HttpPeer, cli, free_port, until, wait_for
 from watchdog.common.clock import SystemClock
 from watchdog.common.state import StateStore
 from watchdog.notification.channels.http import WebhookSender
@@ -67,14 +67,12 @@ def test_corrupt_state_database_is_set_aside_and_a_fresh_one_started(
     (state / "state.db").write_bytes(garbage)
     port = free_port()
     path = config(tmp_path, http_peer, state, port)
-    exe = Path(__import__("sys").executable).parent / "runbook-watchdog"
-    daemon = Process([str(exe), "run", "--config", str(path)], tmp_path / "daemon.log",
-                     env=daemon_env())
+    daemon = Daemon(path, port, tmp_path / "daemon.log")
     with contextlib.ExitStack() as stack:
-        daemon.start()
         stack.callback(daemon.stop)
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/api/status").json()["probes"][0]
-                 ["status"] == "ok", what="the daemon running on a fresh database")
+        daemon.start()
+        wait_for(lambda: daemon.status()["probes"][0]["status"] == "ok",
+                 what="the daemon running on a fresh database")
     [aside] = state.glob("state.db.corrupt-*")
     assert aside.read_bytes() == garbage, "the corrupt file is kept as it was"
     log = daemon.output()
@@ -195,14 +193,6 @@ def test_wall_clock_jump_keeps_the_schedule_and_durations(tmp_path: Path,
     assert max(runs) < 0.15, "runs stayed on their monotonic schedule"
     [incident] = book.all_incidents()
     assert incident.duration is not None and incident.duration >= 0, incident.duration
-
-
-async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
