@@ -1,10 +1,15 @@
 """An in-process watchdog for remediation tests: engine, ledger and remediator on a manual
-clock, fed observations by the test instead of probes."""
+clock, fed observations by the test instead of probes.
+
+`make_world` builds one around `RecordingAction`, a fake action that records what it was
+asked to do, for the tests of the policy (which is the same for every action).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from prometheus_client import CollectorRegistry
 
@@ -14,9 +19,10 @@ from watchdog.common.registry import Registry
 from watchdog.common.state import StateStore
 from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
-from watchdog.pipeline.observation import Observation
+from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.probe import Resources
 from watchdog.pipeline.scheduler import Job, RunInfo
+from watchdog.remediation.contract import ActionParams, ActionRefused, Plan, Trigger
 from watchdog.remediation.journal import Ledger
 from watchdog.remediation.runtime import Remediator, build_remediations
 from watchdog.runtime.config import load_config
@@ -86,3 +92,71 @@ class World:
             "runbook_watchdog_remediation_attempts_total",
             {"remediation": remediation, "outcome": outcome})
         return value or 0.0
+
+
+DOWN = Observation(Status.FAILED, "bad_status", "HTTP 503")
+UP = Observation(Status.OK, "ok", "HTTP 200")
+HUNG = Observation(Status.UNKNOWN, "probe_hung", "could not tell")
+
+
+class RecordingParams(ActionParams):
+    target: str = "nickapp-backend"
+    verify_ok: bool = True
+    refuse: str | None = None
+
+
+class RecordingAction:
+    """A fake action that records what it was asked to do."""
+
+    Params: ClassVar[type[RecordingParams]] = RecordingParams
+    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
+
+    def __init__(self, params: RecordingParams, ctx: Any) -> None:
+        self.params = params
+        self.target = params.target
+        self.executed: list[Plan] = []
+
+    async def plan(self, trigger: Trigger) -> Plan:
+        if self.params.refuse:
+            raise ActionRefused(self.params.refuse)
+        return Plan(self.target, f"restart {self.target}", {"cause": trigger.cause})
+
+    async def execute(self, plan: Plan) -> Mapping[str, Any]:
+        self.executed.append(plan)
+        return {"restarted": plan.target}
+
+    async def verify(self, plan: Plan) -> bool:
+        return self.params.verify_ok
+
+
+BASE = """\
+watchdog:
+  state_dir: {state}
+  kill_switch: {kill}
+probes:
+  backend:
+    type: http
+    url: http://127.0.0.1:1/
+    severity: sev2
+    fail_after: 2
+    depends_on: [mongo]
+  mongo: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+  redis: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+  smtp: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+  sentry: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
+remediations:
+  restart-backend:
+    type: recording
+    mode: {mode}
+    on: [backend]
+    after: 2
+    budget: {{attempts: 3, within: 30m}}
+    backoff: {{initial: 10s, max: 5m}}
+    verify: {{within: 3s}}
+    start_period: 0s
+"""
+
+
+def make_world(tmp: Path, mode: str = "auto", extra: str = "") -> World:
+    text = BASE.format(state=tmp / "state", kill=tmp / "disable-remediation", mode=mode)
+    return World(tmp, text + extra, {"recording": RecordingAction})

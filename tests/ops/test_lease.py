@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from tests.ops.conftest import REDIS_PASSWORD
 from tests.peers.redis_server import RedisServer
+from tests.remediation_world import DOWN, World, make_world
 from tests.support import Daemon, wait_for
 from watchdog.remediation.lease import RedisLease
 from watchdog.runtime.config_models import LeaseSettings
@@ -146,8 +147,6 @@ def test_bad_lease_keys_are_reported_with_file_and_key(tmp_path: Path) -> None:
 
 def test_two_replicas_remediators_on_one_lease_act_once_not_twice(
         tmp_path: Path, redis_server: RedisServer) -> None:
-    from tests.remediation_world import World
-    from tests.test_remediator import DOWN, make_world
 
     async def go() -> tuple[World, World]:
         leases = [RedisLease(settings(redis_server, ttl=5.0, identity=name))

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.ops.conftest import chromium, refused_probe
+from tests.remediation_world import DOWN, World, make_world
 from tests.support import ROOT, Daemon, HttpPeer, cli, free_port, wait_for
 from watchdog.runtime.statusview import render_html, render_table
 
@@ -160,8 +161,6 @@ def test_headless_chromium_renders_the_probes_and_the_incident(running: Daemon,
 
 
 def test_budgets_and_quarantines_come_from_the_remediation_stage(tmp_path: Path) -> None:
-    from tests.remediation_world import World
-    from tests.test_remediator import DOWN, make_world
 
     async def go() -> World:
         world = make_world(tmp_path)
