@@ -11,6 +11,18 @@ from tests.peers.redis_server import RedisServer
 from tests.support import Daemon, HttpPeer
 from watchdog.common.secrets import SCRUBBER
 
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in a subdirectory of tests/ talks to real peers (processes, servers,
+    containers) that its directory's fixtures start: it is `integration`, so that
+    `pytest -m "not integration"` runs the fast unit tests only. A top-level module that
+    starts real peers says so itself (`pytestmark = pytest.mark.integration`)."""
+    for item in items:
+        if item.path.parent != TESTS and TESTS in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture
 def http_peer(tmp_path: Path) -> Iterator[HttpPeer]:

@@ -16,6 +16,8 @@ import pytest
 
 from tests.support import Daemon, HttpPeer, cli, free_port, wait_for
 
+pytestmark = pytest.mark.integration  # the installed daemon against a real HTTP peer
+
 
 def config_text(peer: HttpPeer, port: int, state: Path, extra: str = "") -> str:
     return textwrap.dedent(f"""\

@@ -28,8 +28,6 @@ from tests.network.conftest import (
 )
 from tests.support import Process, cli, daemon_env, free_port, wait_for
 
-pytestmark = pytest.mark.integration
-
 MONGO_USER, MONGO_PASSWORD = "watchdog-user", "mongo-pw-71c0e9d3"
 
 

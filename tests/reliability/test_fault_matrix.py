@@ -187,7 +187,6 @@ FAULTS = [
 ]
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("fault", FAULTS, ids=str)
 def test_fault_is_classified_and_recovers(stack: Stack, fault: Fault) -> None:
     assert stack.watcher is not None
@@ -202,7 +201,6 @@ def test_fault_is_classified_and_recovers(stack: Stack, fault: Fault) -> None:
     stack.watcher.wait_cause(fault.probe, "ok", "ok", after=cleared, timeout=30)
 
 
-@pytest.mark.integration
 def test_mongo_flapping_is_reported_once_as_flapping(stack: Stack) -> None:
     assert stack.watcher is not None
     started = time.time()
@@ -221,7 +219,6 @@ def test_mongo_flapping_is_reported_once_as_flapping(stack: Stack) -> None:
     assert hooks, "the first outage was paged"
 
 
-@pytest.mark.integration
 def test_unresolvable_name_is_dns(stack: Stack) -> None:
     assert stack.watcher is not None
     stack.watcher.wait_cause("edge-dns", "failed", "dns", after=time.time() - 60)
@@ -250,7 +247,6 @@ db.execute("ROLLBACK")
 """
 
 
-@pytest.mark.integration
 def test_state_database_locked_by_another_process(stack: Stack) -> None:
     """Another process holds the database's write lock while the web service breaks: the
     daemon keeps its schedule, and the incident is opened once the lock is released."""
@@ -292,7 +288,6 @@ def _reload_rejected(stack: Stack, before: float) -> None:
     assert max(r.lateness for r in stack.watcher.since("control", before)) < 0.25
 
 
-@pytest.mark.integration
 def test_config_deleted_before_sighup_keeps_the_running_config(stack: Stack) -> None:
     assert stack.daemon is not None
     before = time.time()
@@ -309,7 +304,6 @@ def test_config_deleted_before_sighup_keeps_the_running_config(stack: Stack) -> 
              what="a good reload")
 
 
-@pytest.mark.integration
 def test_config_syntax_error_on_sighup_keeps_the_running_config(stack: Stack) -> None:
     assert stack.daemon is not None
     before = time.time()
