@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from prometheus_client import CollectorRegistry
 
 from probes.http import HttpProbe
+from tests.support import fed_job
 from watchdog.common.clock import ManualClock, settle
 from watchdog.common.registry import Registry
 from watchdog.common.state import StateStore
@@ -21,7 +22,7 @@ from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.probe import Resources
-from watchdog.pipeline.scheduler import Job, RunInfo
+from watchdog.pipeline.scheduler import RunInfo
 from watchdog.remediation.contract import ActionParams, ActionRefused, Plan, Trigger
 from watchdog.remediation.journal import Ledger
 from watchdog.remediation.runtime import Remediator, build_remediations
@@ -69,7 +70,7 @@ class World:
     async def observe(self, probe: str, obs: Observation, then: float = 15.0) -> None:
         """Feed one observation as if `probe` had run now, let decisions run, move time."""
         now = self.clock.monotonic()
-        self.engine.on_result(Job(probe, None, 15.0, 5.0), obs, RunInfo(now, now, 0.0))  # type: ignore[arg-type]
+        self.engine.on_result(fed_job(probe), obs, RunInfo(now, now, 0.0))
         await settle()
         await self.clock.advance(then)
 

@@ -19,6 +19,13 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from watchdog.common.clock import SystemClock
+from watchdog.common.state import StateStore
+from watchdog.pipeline.observation import Observation
+from watchdog.pipeline.probe import ProbeContext, Resources
+from watchdog.pipeline.scheduler import Job, run_once
+from watchdog.runtime.config_models import WatchdogSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = Path(__file__).resolve().parent / "peers"
 EXE = str(Path(sys.executable).parent / "runbook-watchdog")  # the installed console script
@@ -31,7 +38,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
+def wait_for(predicate: Callable[[], T | None], timeout: float = 20.0,
+             what: str = "condition") -> T:
     """Poll `predicate` until it returns a truthy value; fail after `timeout` seconds.
 
     Synchronises on an observable condition (a port open, a status field), never on a
@@ -182,7 +190,7 @@ class Daemon:
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start(self, **env: str) -> Daemon:
+    def start(self, **env: str) -> Self:
         """Start it (again), with `env` over a clean environment; return once /healthz
         answers 200, fail with the end of its output if it exits first."""
         self.process.env = daemon_env(**env)
@@ -263,19 +271,28 @@ def running(process: Process) -> Iterator[Process]:
         process.stop()
 
 
-def run_probe(probe_type: type, params: dict[str, object], *, timeout: float = 2.0,
+class FedProbe:
+    """Stands for a probe whose observations a test feeds to the engine itself: a `Job`
+    needs one, nothing runs it."""
+
+    async def check(self) -> Observation:
+        raise AssertionError("a fed probe is never run")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def fed_job(name: str, interval: float = 15.0, timeout: float = 5.0) -> Job:
+    """The `Job` of a probe whose observations the test feeds in."""
+    return Job(name, FedProbe(), interval, timeout)
+
+
+def run_probe(probe_type: type[Any], params: Mapping[str, object], *, timeout: float = 2.0,
               store_path: str = ":memory:", name: str = "probe-under-test",
-              settings: dict[str, object] | None = None):  # type: ignore[no-untyped-def]
+              settings: Mapping[str, object] | None = None) -> Observation:
     """Build one probe from raw config keys and run it once behind the framework's boundary."""
-    import asyncio
 
-    from watchdog.common.clock import SystemClock
-    from watchdog.common.state import StateStore
-    from watchdog.pipeline.probe import ProbeContext, Resources
-    from watchdog.pipeline.scheduler import Job, run_once
-    from watchdog.runtime.config_models import WatchdogSettings
-
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> Observation:
         resources = Resources(WatchdogSettings(**(settings or {})), StateStore(store_path),
                               SystemClock())
         probe = probe_type(probe_type.Params(**params), ProbeContext(name, timeout, resources))

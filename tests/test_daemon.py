@@ -133,9 +133,10 @@ def test_a_bad_config_on_sighup_is_rejected_and_the_old_one_keeps_running(
     daemon.hup()
     wait_for(lambda: daemon.metric("runbook_watchdog_config_last_reload_successful") == 0.0,
              what="reload failure metric")
-    runs = daemon.metric("runbook_watchdog_probe_runs_total", probe="backend-health", status="ok")
-    wait_for(lambda: daemon.metric("runbook_watchdog_probe_runs_total", probe="backend-health",
-                                   status="ok") > (runs or 0), what="old config still probing")
+    runs = daemon.metric("runbook_watchdog_probe_runs_total", probe="backend-health",
+                         status="ok") or 0.0
+    wait_for(lambda: (daemon.metric("runbook_watchdog_probe_runs_total", probe="backend-health",
+                                    status="ok") or 0.0) > runs, what="old config still probing")
     assert "probes.broken.interval: 'soon' is not a duration" in daemon.output()
 
     extra = f"""  second:\n    type: http\n    url: {peer.url('/status/200')}\n""" \

@@ -13,7 +13,8 @@ class Tail:
     """Reads a file the way a probe does, carrying the saved position between reads."""
 
     def __init__(self, path: Path, **kw: Any) -> None:
-        self.path, self.kw, self.pos = path, kw, None
+        self.path, self.kw = path, kw
+        self.pos: dict[str, Any] | None = None
         self.note = ""
 
     def read(self) -> list[str]:

@@ -16,16 +16,16 @@ from mockupdb import MockupDB
 
 from tests.network.conftest import (
     API_KEY,
-    REDIS_PASSWORD,
     SMTP_PASSWORD,
     SMTP_USER,
     NetHttpPeer,
     NxMongo,
-    RedisServer,
     SmtpServer,
     Tls,
     seed_payments,
 )
+from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
+from tests.peers.redis_server import RedisServer
 from tests.support import Process, cli, daemon_env, free_port, wait_for
 
 MONGO_USER, MONGO_PASSWORD = "watchdog-user", "mongo-pw-71c0e9d3"

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from probes.http import HttpProbe
 from tests.notify.conftest import Mailbox
 from tests.peers.receiver import Receiver
-from tests.support import until
+from tests.support import fed_job, until
 from watchdog.common.clock import ManualClock
 from watchdog.common.registry import Registry
 from watchdog.common.state import StateStore
@@ -29,7 +29,7 @@ from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeParams
-from watchdog.pipeline.scheduler import Job, RunInfo
+from watchdog.pipeline.scheduler import RunInfo
 from watchdog.runtime.config import Config, load_config
 from watchdog.runtime.metrics import Metrics
 
@@ -60,7 +60,7 @@ class Harness:
         self.notifier.subscribe()
 
     def feed(self, probe: str, obs: Observation) -> None:
-        self.engine.on_result(Job(probe, None, 30.0, 10.0), obs,  # type: ignore[arg-type]
+        self.engine.on_result(fed_job(probe, 30.0, 10.0), obs,
                               RunInfo(0.0, 0.0, 0.01))
 
     def outbox(self) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -72,9 +73,9 @@ def other_renewal(ttl: float) -> float:
     return ttl / 3  # the standby retries every ttl/3
 
 
-def settings(redis: RedisServer, **extra: object) -> LeaseSettings:
+def settings(redis: RedisServer, **extra: Any) -> LeaseSettings:
     return LeaseSettings(redis_url=redis.url, password=SecretStr(REDIS_PASSWORD), key=KEY,
-                         **extra)  # type: ignore[arg-type]
+                         **extra)
 
 
 def test_two_racing_holders_never_both_may_act(redis_server: RedisServer) -> None:

@@ -119,9 +119,9 @@ def test_the_status_line_summarises_probes_and_open_incidents(
 
 def test_the_daemon_tells_systemd_its_whole_lifecycle(
         tmp_path: Path, abstract_socket: NotifySocket, daemons: list[Daemon]) -> None:
-    stall = {"type": "stall", "trigger": str(tmp_path / "stall-now"),
-             "record": str(tmp_path / "stalled"), "seconds": 2.0, "interval": "200ms",
-             "timeout": "100ms"}
+    trigger, stalled = tmp_path / "stall-now", tmp_path / "stalled"
+    stall = {"type": "stall", "trigger": str(trigger), "record": str(stalled), "seconds": 2.0,
+             "interval": "200ms", "timeout": "100ms"}
     daemon = stall_daemon(tmp_path / "daemon", {"backend-health": refused_probe(),
                                                 "stall": stall})
     daemons.append(daemon)
@@ -135,8 +135,8 @@ def test_the_daemon_tells_systemd_its_whole_lifecycle(
     wait_for(lambda: len(sock.with_key("WATCHDOG")) >= 5, 20, "watchdog pings")
 
     # Stall the event loop for real; the pings must stop for as long as it lasts.
-    Path(stall["trigger"]).touch()
-    record = wait_for(lambda: Path(stall["record"]).read_text(), 20, "the stall to end")
+    trigger.touch()
+    record = wait_for(lambda: stalled.read_text(), 20, "the stall to end")
     began, ended = map(float, record.split())
     pings = [m.at for m in sock.with_key("WATCHDOG")]
     assert not [t for t in pings if began + 0.05 < t < ended], "pinged while stalled"

@@ -123,9 +123,18 @@ class Stack:
     container: str
     receiver: Receiver
     proxies: dict[str, FaultProxy]
-    daemon: Daemon | None = None
-    watcher: Watcher | None = None
     config_text: str = ""
+    started: tuple[Daemon, Watcher] | None = None  # by the `stack` fixture
+
+    @property
+    def daemon(self) -> Daemon:
+        assert self.started is not None, "the stack fixture starts the daemon"
+        return self.started[0]
+
+    @property
+    def watcher(self) -> Watcher:
+        assert self.started is not None, "the stack fixture starts the daemon"
+        return self.started[1]
 
     @property
     def state(self) -> Path:
@@ -277,11 +286,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, podman: PodmanPeer) -> Itera
         config = tmp / "watchdog.yaml"
         config.write_text(s.config_text)
         port = int(s.config_text.split("listen: 127.0.0.1:")[1].split()[0])
-        s.daemon = Daemon(config, port, tmp / "daemon.jsonl", args=("--log-format", "json"))
-        s.daemon.start()
-        s.watcher = Watcher(s.daemon.url("/api/status")).start()
+        daemon = Daemon(config, port, tmp / "daemon.jsonl", args=("--log-format", "json"))
+        daemon.start()
+        watcher = Watcher(daemon.url("/api/status")).start()
+        s.started = (daemon, watcher)
         try:
             yield s
         finally:
-            s.watcher.stop()
-            s.daemon.stop()
+            watcher.stop()
+            daemon.stop()

@@ -29,8 +29,8 @@ from watchdog.common.errors import ConfigError
 from watchdog.common.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
 from watchdog.runtime.config import load_config
 
-PROBES = Registry.from_entry_points(PROBE_GROUP, "probe")
-REMEDIATIONS = Registry.from_entry_points(REMEDIATION_GROUP, "remediation")
+PROBES: Registry[type[Any]] = Registry.from_entry_points(PROBE_GROUP, "probe")
+REMEDIATIONS: Registry[type[Any]] = Registry.from_entry_points(REMEDIATION_GROUP, "remediation")
 TYPES = ["http", "redis", "mongo", "smtp", "container", "deploy", "logs", "disk", "file_age",
          "access_log", "shkeeper", "mail_dns", "sentry", "nginx_websocket", "reconnect_rate",
          "nope"]

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from probes.http import HttpProbe
+from probes.http import HttpParams, HttpProbe
 from tests.peers.receiver import Receiver
 from tests.support import Daemon, HttpPeer, cli, free_port, until, wait_for
 from watchdog.common.clock import SystemClock
@@ -24,11 +24,12 @@ from watchdog.notification.channels.http import WebhookSender
 from watchdog.notification.delivery import Dispatcher
 from watchdog.notification.messages import Message
 from watchdog.notification.models import WebhookChannel
-from watchdog.notification.store import NotifyStore
+from watchdog.notification.store import NotifyStore, Queued
 from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.observation import Observation
 from watchdog.pipeline.probe import ProbeContext, Resources
-from watchdog.pipeline.scheduler import Job, ProbeScheduler
+from watchdog.pipeline.scheduler import Job, ProbeScheduler, RunInfo
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.runtime.config import load_config
 from watchdog.runtime.metrics import Metrics
@@ -164,11 +165,13 @@ def test_wall_clock_jump_keeps_the_schedule_and_durations(tmp_path: Path,
         store = StateStore.in_state_dir(tmp_path / "state")
         engine = PipelineEngine(cfg, IncidentBook(store), Metrics(CollectorRegistry()), clock.time)
         resources = Resources(cfg.watchdog, store, clock)
-        probe = HttpProbe(cfg.probes["backend-health"].params,  # type: ignore[arg-type]
+        params = cfg.probes["backend-health"].params
+        assert isinstance(params, HttpParams)
+        probe = HttpProbe(params,
                           ProbeContext("backend-health", 0.3, resources))
         skipped: list[int] = []
 
-        def on_result(job, obs, info):  # type: ignore[no-untyped-def]
+        def on_result(job: Job, obs: Observation, info: RunInfo) -> None:
             runs.append(info.lateness)
             engine.on_result(job, obs, info)
 
@@ -206,7 +209,7 @@ def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
         item = store.enqueue("oncall", message, clock.time())
         store.postpone(item, clock.time() + 30, "receiver was down")
         clock.offset = -3600.0
-        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))  # type: ignore[arg-type]
+        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))
         async with httpx.AsyncClient() as http:
             dispatcher = Dispatcher(store, clock, 1.0, lambda name, cfg: None)
             dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
@@ -236,13 +239,13 @@ def test_a_database_error_does_not_end_a_channels_delivery(monkeypatch: pytest.M
                       clock.time())
         real_head, failures = store.head, [StateError("state database is locked")]
 
-        def head(channel: str):  # type: ignore[no-untyped-def]
+        def head(channel: str) -> Queued | None:
             if failures:
                 raise failures.pop()
             return real_head(channel)
 
         monkeypatch.setattr(store, "head", head)
-        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))  # type: ignore[arg-type]
+        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))
         async with httpx.AsyncClient() as http:
             dispatcher = Dispatcher(store, clock, 0.05, lambda name, cfg: None)
             dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})

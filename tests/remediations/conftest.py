@@ -4,6 +4,7 @@ real wall-clock time, so the engine's timestamps (creation, StartedAt) line up w
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import time
 import uuid
@@ -93,7 +94,7 @@ class App:
         client = self.podman.client()
         for container in client.containers.list(all=True):
             if container.name.startswith(self.name):
-                wait_for(lambda c=container.id: self.podman.removed(c), what="removed")
+                wait_for(functools.partial(self.podman.removed, container.id), what="removed")
 
 
 @pytest.fixture

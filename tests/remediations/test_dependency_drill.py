@@ -79,7 +79,8 @@ def audit(tmp: Path) -> list[dict[str, Any]]:
 
 def incidents(cfg: Path) -> list[dict[str, Any]]:
     out = cli("incidents", "--all", "--format", "json", "--config", str(cfg))
-    return json.loads(out.stdout) if out.returncode == 0 else []  # type: ignore[no-any-return]
+    rows: list[dict[str, Any]] = json.loads(out.stdout) if out.returncode == 0 else []
+    return rows
 
 
 def runs(port: int, probe: str) -> float:

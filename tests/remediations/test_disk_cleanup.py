@@ -4,6 +4,7 @@ see the session engine other tests use) and real log files."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,10 @@ def engine() -> Iterator[PodmanPeer]:
         yield peer
 
 
+def exited(peer: PodmanPeer, short: str) -> bool:
+    return bool(peer.attrs(short)["State"]["Status"] == "exited")
+
+
 class Host:
     """Stopped containers, dangling images and big logs, some of them protected."""
 
@@ -54,7 +59,7 @@ class Host:
         self.tmp, self.peer = tmp, peer
         for short, cmd in (("junk", "exit 1"), ("watched", "exit 2"), ("watchtower", "exit 0")):
             peer.run(short, ["sh", "-c", cmd])
-            wait_for(lambda s=short: peer.attrs(s)["State"]["Status"] == "exited")
+            wait_for(functools.partial(exited, peer, short))
         peer.run("chatty", ["sh", "-c", "seq 1 5000; sleep 3600"])
         self.container_log = str(peer.attrs("chatty")["LogPath"])
         wait_for(lambda: Path(self.container_log).stat().st_size > 10_000, what="log written")
