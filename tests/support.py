@@ -65,7 +65,7 @@ async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
     deadline = loop.time() + timeout
     while not predicate():
         assert loop.time() < deadline, f"condition not reached in {timeout}s"
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.02)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -273,44 +273,39 @@ def test_state_database_locked_by_another_process(stack: Stack) -> None:
     assert max(r.lateness for r in under_lock) < 0.25
 
 
-def _reload_rejected(stack: Stack, before: float) -> None:
-    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 0,
-             what="the reload to be rejected")
-    # The old config keeps running: every probe still runs on schedule.
-    rejected = time.time()
-    wait_for(lambda: len(stack.watcher.since("control", rejected)) >= 2,
-             what="control runs after the rejected reload")
-    assert max(r.lateness for r in stack.watcher.since("control", before)) < 0.25
+def _bad_config_on_sighup(stack: Stack, break_config: Callable[[Path], object],
+                          logged: str) -> None:
+    """SIGHUP with a config file spoiled by `break_config`: the reload is rejected (an
+    error mentioning `logged`), the old config keeps running on schedule, and the next
+    SIGHUP with the file restored reloads."""
+    before = time.time()
+    break_config(stack.daemon.config)
+    try:
+        stack.daemon.hup()
+        wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful")
+                 == 0, what="the reload to be rejected")
+        # The old config keeps running: every probe still runs on schedule.
+        rejected = time.time()
+        wait_for(lambda: len(stack.watcher.since("control", rejected)) >= 2,
+                 what="control runs after the rejected reload")
+        assert max(r.lateness for r in stack.watcher.since("control", before)) < 0.25
+    finally:
+        stack.daemon.config.write_text(stack.config_text)
+    errors = [line["msg"] for line in stack.daemon.log_lines() if line["level"] == "error"]
+    assert any("reload rejected" in m and logged in m for m in errors), errors[-5:]
+    stack.daemon.hup()
+    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 1,
+             what="a good reload")
 
 
 def test_config_deleted_before_sighup_keeps_the_running_config(stack: Stack) -> None:
-    before = time.time()
-    stack.daemon.config.unlink()
-    try:
-        stack.daemon.hup()
-        _reload_rejected(stack, before)
-    finally:
-        stack.daemon.config.write_text(stack.config_text)
-    errors = [line["msg"] for line in stack.daemon.log_lines() if line["level"] == "error"]
-    assert any("reload rejected" in m and "cannot read" in m for m in errors), errors[-5:]
-    stack.daemon.hup()
-    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 1,
-             what="a good reload")
+    _bad_config_on_sighup(stack, Path.unlink, "cannot read")
 
 
 def test_config_syntax_error_on_sighup_keeps_the_running_config(stack: Stack) -> None:
-    before = time.time()
-    stack.daemon.config.write_text(stack.config_text + "probes: [unclosed\n")
-    try:
-        stack.daemon.hup()
-        _reload_rejected(stack, before)
-    finally:
-        stack.daemon.config.write_text(stack.config_text)
-    errors = [line["msg"] for line in stack.daemon.log_lines() if line["level"] == "error"]
-    assert any("reload rejected" in m and "watchdog.yaml" in m for m in errors), errors[-5:]
-    stack.daemon.hup()
-    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 1,
-             what="a good reload")
+    _bad_config_on_sighup(
+        stack, lambda path: path.write_text(stack.config_text + "probes: [unclosed\n"),
+        "watchdog.yaml")
 
 
 def _database_text(path: Path) -> str:

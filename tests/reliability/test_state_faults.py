@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from probes.http import HttpParams, HttpProbe
 from tests.peers.receiver import Receiver
 from tests.support import Daemon, HttpPeer, cli, free_port, until, wait_for
-from watchdog.common.clock import SystemClock
+from watchdog.common.clock import Clock, SystemClock
 from watchdog.common.state import StateStore
 from watchdog.notification.channels.http import WebhookSender
 from watchdog.notification.delivery import Dispatcher
@@ -198,6 +198,20 @@ def test_wall_clock_jump_keeps_the_schedule_and_durations(tmp_path: Path,
     assert incident.duration is not None and incident.duration >= 0, incident.duration
 
 
+async def deliver(store: NotifyStore, clock: Clock, retry_after: float,
+                  receiver: Receiver) -> None:
+    """Run the outbox's dispatcher, one webhook channel `oncall` to `receiver`, until the
+    receiver has something."""
+    channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))
+    async with httpx.AsyncClient() as http:
+        dispatcher = Dispatcher(store, clock, retry_after, lambda name, cfg: None)
+        dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
+        try:
+            await until(lambda: receiver.received)
+        finally:
+            await dispatcher.stop()
+
+
 def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
     """A message postponed 30 s before the clock went back an hour is retried at once."""
     receiver = Receiver(free_port()).start()
@@ -209,14 +223,7 @@ def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
         item = store.enqueue("oncall", message, clock.time())
         store.postpone(item, clock.time() + 30, "receiver was down")
         clock.offset = -3600.0
-        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))
-        async with httpx.AsyncClient() as http:
-            dispatcher = Dispatcher(store, clock, 1.0, lambda name, cfg: None)
-            dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
-            try:
-                await until(lambda: receiver.received)
-            finally:
-                await dispatcher.stop()
+        await deliver(store, clock, 1.0, receiver)
 
     try:
         asyncio.run(go())
@@ -245,14 +252,7 @@ def test_a_database_error_does_not_end_a_channels_delivery(monkeypatch: pytest.M
             return real_head(channel)
 
         monkeypatch.setattr(store, "head", head)
-        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))
-        async with httpx.AsyncClient() as http:
-            dispatcher = Dispatcher(store, clock, 0.05, lambda name, cfg: None)
-            dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
-            try:
-                await until(lambda: receiver.received)
-            finally:
-                await dispatcher.stop()
+        await deliver(store, clock, 0.05, receiver)
 
     try:
         asyncio.run(go())

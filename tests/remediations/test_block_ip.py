@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 from remediations.block_ip import BlockIp
 from tests.remediation_world import World
+from tests.remediations.conftest import act
 from tests.support import PEERS
 from watchdog.pipeline.observation import Observation, Status
 
@@ -46,12 +46,7 @@ def abuse(*ips: str) -> Observation:
 
 
 def run(w: World, obs: Observation) -> World:
-    async def go() -> World:
-        await w.observe("access-log", obs, then=0)
-        await w.finish()
-        return w
-
-    return asyncio.run(go())
+    return act(w, obs, "access-log")
 
 
 def test_public_offenders_are_blocked_and_verified(tmp_path: Path) -> None:

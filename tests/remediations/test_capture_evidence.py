@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import stat
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 from remediations.capture_evidence import CaptureEvidence
 from tests.peers.podman import PodmanPeer
 from tests.remediation_world import World
+from tests.remediations.conftest import act
 from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
@@ -63,13 +63,7 @@ def world(tmp: Path, engine: PodmanPeer, container: str) -> World:
 
 
 def open_incidents(w: World, *probes: str) -> World:
-    async def go() -> World:
-        for probe in probes:
-            await w.observe(probe, DOWN, then=0)
-        await w.finish()
-        return w
-
-    return asyncio.run(go())
+    return act(w, DOWN, *probes)
 
 
 def test_evidence_is_saved_when_an_incident_opens(tmp_path: Path, engine: PodmanPeer,

@@ -3,7 +3,6 @@ see the session engine other tests use) and real log files."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from probes.deploy import NS, DeployRecord
 from remediations.disk_cleanup import DiskCleanup
 from tests.peers.podman import PodmanPeer, podman_peer
 from tests.remediation_world import World
-from tests.remediations.conftest import close_actions, real_time_clock
+from tests.remediations.conftest import act, real_time_clock
 from tests.support import wait_for
 from watchdog.pipeline.observation import Observation, Status
 
@@ -96,15 +95,7 @@ def host(tmp_path: Path, engine: PodmanPeer) -> Iterator[Host]:
 
 
 def run(w: World) -> World:
-    async def go() -> World:
-        try:
-            await w.observe("docker-disk", FULL, then=0)
-            await w.finish()
-        finally:
-            await close_actions(w)
-        return w
-
-    return asyncio.run(go())
+    return act(w, FULL, "docker-disk", close=True)
 
 
 def test_cleanup_removes_junk_and_keeps_rollback_images_and_watched_containers(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from remediations.payment_provider_switch import PaymentProviderSwitch
 from tests.peers.podman import PodmanPeer
 from tests.remediation_world import World
+from tests.remediations.conftest import act
 from watchdog.pipeline.observation import Observation, Status
 
 ENV = """\
@@ -62,13 +62,7 @@ def run(tmp: Path, engine: PodmanPeer, mode: str = "auto") -> World:
     text = CONFIG.format(tmp=tmp, docker=engine.url, mode=mode, env=env,
                          container=engine.name("backend"))
     w = World(tmp, text, {"payment_provider_switch": PaymentProviderSwitch})
-
-    async def go() -> World:
-        await w.observe("request-network", RN_DOWN, then=0)
-        await w.finish()
-        return w
-
-    return asyncio.run(go())
+    return act(w, RN_DOWN, "request-network")
 
 
 def test_routing_switches_to_shkeeper_the_backend_restarts_and_it_is_verified(
