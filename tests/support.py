@@ -207,6 +207,9 @@ class Daemon:
     def exited(self) -> bool:
         return self.process.proc is not None and self.process.proc.poll() is not None
 
+    def running(self) -> bool:
+        return self.process.proc is not None and self.process.proc.poll() is None
+
     def status(self) -> dict[str, Any]:
         response = httpx.get(self.url("/api/status"), timeout=5)
         response.raise_for_status()
