@@ -30,6 +30,16 @@ from watchdog.runtime.config import load_config
 from watchdog.runtime.metrics import Metrics
 
 
+def world_settings(tmp: Path, docker_url: str | None = None) -> str:
+    """The `watchdog:` section of the config of a World in `tmp`: its state directory, its
+    kill switch (`World.kill`) and, for actions on containers, the Docker engine."""
+    lines = ["watchdog:", f"  state_dir: {tmp / 'state'}",
+             f"  kill_switch: {tmp / 'disable-remediation'}"]
+    if docker_url is not None:
+        lines.append(f"  docker_url: {docker_url}")
+    return "\n".join(lines) + "\n"
+
+
 class World:
     def __init__(self, tmp: Path, config_text: str, types: dict[str, Any],
                  probe_types: dict[str, Any] | None = None,
@@ -131,9 +141,6 @@ class RecordingAction:
 
 
 BASE = """\
-watchdog:
-  state_dir: {state}
-  kill_switch: {kill}
 probes:
   backend:
     type: http
@@ -159,5 +166,5 @@ remediations:
 
 
 def make_world(tmp: Path, mode: str = "auto", extra: str = "") -> World:
-    text = BASE.format(state=tmp / "state", kill=tmp / "disable-remediation", mode=mode)
+    text = world_settings(tmp) + BASE.format(mode=mode)
     return World(tmp, text + extra, {"recording": RecordingAction})

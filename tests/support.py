@@ -260,8 +260,7 @@ class Daemon:
 def cli(*args: str, env: dict[str, str] | None = None,
         timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the installed console script, as an operator would."""
-    exe = Path(sys.executable).parent / "runbook-watchdog"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout,
                           env=env or daemon_env(), cwd=ROOT, check=False)
 
 

@@ -13,16 +13,12 @@ import pytest
 from probes.deploy import NS, DeployRecord
 from remediations.disk_cleanup import DiskCleanup
 from tests.peers.podman import PodmanPeer, podman_peer
-from tests.remediation_world import World
+from tests.remediation_world import World, world_settings
 from tests.remediations.conftest import act, real_time_clock
 from tests.support import wait_for
 from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
-watchdog:
-  state_dir: {tmp}/state
-  kill_switch: {tmp}/kill
-  docker_url: {url}
 probes:
   docker-disk: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
 remediations:
@@ -69,8 +65,8 @@ class Host:
         (tmp / "logs" / "small.log").write_text("y" * 100)
 
     def world(self, mode: str = "auto") -> World:
-        text = CONFIG.format(tmp=self.tmp, url=self.peer.url, mode=mode,
-                             keep=self.peer.name("watchtower"))
+        text = world_settings(self.tmp, self.peer.url) + CONFIG.format(
+            tmp=self.tmp, mode=mode, keep=self.peer.name("watchtower"))
         w = World(self.tmp, text, {"disk_cleanup": DiskCleanup}, clock=real_time_clock())
         record = DeployRecord(self.peer.name("watched"), "localhost/app:latest",
                               self.rollback_image, (), "x", w.clock.time())

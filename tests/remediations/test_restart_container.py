@@ -8,16 +8,12 @@ from pathlib import Path
 
 from remediations.restart_container import RestartContainer
 from tests.peers.podman import PodmanPeer
-from tests.remediation_world import World
+from tests.remediation_world import World, world_settings
 from tests.remediations.conftest import act, real_time_clock
 from tests.support import wait_for
 from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
-watchdog:
-  state_dir: {tmp}/state
-  kill_switch: {tmp}/kill
-  docker_url: {url}
 probes:
   mongo-container: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
 remediations:
@@ -36,7 +32,7 @@ TRAPS_TERM = ["sh", "-c", "trap 'exit 143' TERM; while true; do sleep 0.2; done"
 
 
 def world(tmp: Path, podman: PodmanPeer, short: str, extra: str = "") -> World:
-    text = CONFIG.format(tmp=tmp, url=podman.url, name=podman.name(short)) + extra
+    text = world_settings(tmp, podman.url) + CONFIG.format(name=podman.name(short)) + extra
     return World(tmp, text, {"restart_container": RestartContainer}, clock=real_time_clock())
 
 
