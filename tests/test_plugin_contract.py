@@ -37,12 +37,17 @@ class GoodProbe:
         return None
 
 
+def variant(name: str, base: type, **attrs: object) -> type:
+    """A deliberately broken plugin class, built at run time so the type checker does not
+    reject what the loader is meant to reject."""
+    return type(name, (base,), attrs)
+
+
 class PlainParams:  # not a pydantic model at all
     pass
 
 
-class ParamsNotAModel(GoodProbe):
-    Params = PlainParams
+ParamsNotAModel = variant("ParamsNotAModel", GoodProbe, Params=PlainParams)
 
 
 class ParamsOffTheBase(GoodProbe):
@@ -60,12 +65,10 @@ class ParamsMissing:
         return None
 
 
-class CausesAList(GoodProbe):
-    causes = ["ok", "refused"]  # noqa: RUF012 - deliberately a list
+CausesAList = variant("CausesAList", GoodProbe, causes=["ok", "refused"])
 
 
-class CausesNotStrings(GoodProbe):
-    causes = frozenset({"ok", 503})
+CausesNotStrings = variant("CausesNotStrings", GoodProbe, causes=frozenset({"ok", 503}))
 
 
 class CausesMissing:
@@ -78,9 +81,7 @@ class CausesMissing:
         return None
 
 
-class CheckNotACoroutine(GoodProbe):
-    def check(self) -> Observation:
-        return ok("fine")
+CheckNotACoroutine = variant("CheckNotACoroutine", GoodProbe, check=lambda self: ok("fine"))
 
 
 class AcloseMissing:
@@ -178,13 +179,12 @@ class GoodAction:  # no `fires_on`: the runtime defaults it to "failing"
         return True
 
 
-class ActionWithProbeParams(GoodAction):
-    Params = ProbeParams  # a model, but the probe base
+# a model, but the probe base
+ActionWithProbeParams = variant("ActionWithProbeParams", GoodAction, Params=ProbeParams)
 
 
-class PlanNotACoroutine(GoodAction):
-    def plan(self, trigger: Trigger) -> Plan:
-        return Plan("t", "do it")
+PlanNotACoroutine = variant("PlanNotACoroutine", GoodAction,
+                            plan=lambda self, trigger: Plan("t", "do it"))
 
 
 class ExecuteMissing:
@@ -197,9 +197,7 @@ class ExecuteMissing:
         return True
 
 
-class VerifyNotACoroutine(GoodAction):
-    def verify(self, plan: Plan) -> bool:
-        return True
+VerifyNotACoroutine = variant("VerifyNotACoroutine", GoodAction, verify=lambda self, plan: True)
 
 
 class SyncAclose(GoodAction):

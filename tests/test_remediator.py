@@ -1,99 +1,21 @@
 """The remediation policy at work: one runtime, its ledger and journal, on a manual clock.
 
-The action here is a recording fake (`RecordingAction`): these tests are about the
-policy, which is the same for every action; each real action is tested against its real
-peer in its own module.
+The action here is a recording fake (`RecordingAction`, in tests/remediation_world.py):
+these tests are about the policy, which is the same for every action; each real action is
+tested against its real peer in its own module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import pytest
 
-from tests.remediation_world import World
+from tests.remediation_world import DOWN, HUNG, World, make_world
 from watchdog.common.clock import settle
-from watchdog.pipeline.observation import Observation, Status
-from watchdog.remediation.contract import ActionParams, ActionRefused, Plan, Trigger
-
-DOWN = Observation(Status.FAILED, "bad_status", "HTTP 503")
-UP = Observation(Status.OK, "ok", "HTTP 200")
-HUNG = Observation(Status.UNKNOWN, "probe_hung", "could not tell")
-
-
-class RecordingParams(ActionParams):
-    target: str = "nickapp-backend"
-    verify_ok: bool = True
-    refuse: str | None = None
-    raise_in: str | None = None  # plan, execute or verify: raise outside the contract
-
-
-class RecordingAction:
-    """A fake action that records what it was asked to do."""
-
-    Params: ClassVar[type[RecordingParams]] = RecordingParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
-
-    def __init__(self, params: RecordingParams, ctx: Any) -> None:
-        self.params = params
-        self.target = params.target
-        self.executed: list[Plan] = []
-
-    async def plan(self, trigger: Trigger) -> Plan:
-        if self.params.refuse:
-            raise ActionRefused(self.params.refuse)
-        self._maybe_crash("plan")
-        return Plan(self.target, f"restart {self.target}", {"cause": trigger.cause})
-
-    async def execute(self, plan: Plan) -> Mapping[str, Any]:
-        self.executed.append(plan)
-        self._maybe_crash("execute")
-        return {"restarted": plan.target}
-
-    async def verify(self, plan: Plan) -> bool:
-        self._maybe_crash("verify")
-        return self.params.verify_ok
-
-    def _maybe_crash(self, call: str) -> None:
-        if self.params.raise_in == call:  # a bug in the action, with a secret in its message
-            raise KeyError(f"redis://:hunter2@cache:6379 in {call}")
-
-
-BASE = """\
-watchdog:
-  state_dir: {state}
-  kill_switch: {kill}
-probes:
-  backend:
-    type: http
-    url: http://127.0.0.1:1/
-    severity: sev2
-    fail_after: 2
-    depends_on: [mongo]
-  mongo: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
-  redis: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
-  smtp: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
-  sentry: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
-remediations:
-  restart-backend:
-    type: recording
-    mode: {mode}
-    on: [backend]
-    after: 2
-    budget: {{attempts: 3, within: 30m}}
-    backoff: {{initial: 10s, max: 5m}}
-    verify: {{within: 3s}}
-    start_period: 0s
-"""
-
-
-def make_world(tmp: Path, mode: str = "auto", extra: str = "") -> World:
-    text = BASE.format(state=tmp / "state", kill=tmp / "disable-remediation", mode=mode)
-    return World(tmp, text + extra, {"recording": RecordingAction})
 
 
 def play(coro: Any) -> Any:

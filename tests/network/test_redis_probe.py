@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from probes.redis import RedisProbe
-from tests.network.conftest import REDIS_PASSWORD, RedisServer
+from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
+from tests.peers.redis_server import RedisServer
 from tests.support import free_port, run_probe
 from watchdog.pipeline.observation import Status
 

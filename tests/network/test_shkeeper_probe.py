@@ -10,8 +10,6 @@ from tests.network.conftest import API_KEY, NetHttpPeer, NxMongo, seed_payments
 from tests.support import free_port, run_probe
 from watchdog.pipeline.observation import Status
 
-pytestmark = pytest.mark.integration
-
 
 def _params(web: NetHttpPeer, **extra: object) -> dict[str, object]:
     return {"url": web.base, "api_key": API_KEY, **extra}

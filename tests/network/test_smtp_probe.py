@@ -11,8 +11,6 @@ from tests.network.conftest import SMTP_PASSWORD, SMTP_USER, SmtpServer, Tls, ma
 from tests.support import free_port, run_probe
 from watchdog.pipeline.observation import Status
 
-pytestmark = pytest.mark.integration
-
 
 def _params(server: SmtpServer, chain: Tls | None, **extra: object) -> dict[str, object]:
     base: dict[str, object] = {"host": "127.0.0.1", "port": server.port,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from probes.http import HttpProbe
 from tests.notify.conftest import Mailbox
 from tests.peers.receiver import Receiver
+from tests.support import fed_job, until
 from watchdog.common.clock import ManualClock
 from watchdog.common.state import StateStore
 from watchdog.notification.stage import NotificationStage
@@ -28,7 +28,7 @@ from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeParams, ProbeRegistry
-from watchdog.pipeline.scheduler import Job, RunInfo
+from watchdog.pipeline.scheduler import RunInfo
 from watchdog.runtime.config import Config, load_config
 from watchdog.runtime.metrics import Metrics
 
@@ -65,20 +65,11 @@ class Harness:
         self.notifier.subscribe()
 
     def feed(self, probe: str, obs: Observation) -> None:
-        self.engine.on_result(Job(probe, None, 30.0, 10.0), obs,  # type: ignore[arg-type]
+        self.engine.on_result(fed_job(probe, 30.0, 10.0), obs,
                               RunInfo(0.0, 0.0, 0.01))
 
     def outbox(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.store.query("SELECT * FROM outbox ORDER BY id")]
-
-
-async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    """Await a condition while the loop keeps delivering (the async twin of wait_for)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.02)
 
 
 def _http(**keys: Any) -> dict[str, Any]:

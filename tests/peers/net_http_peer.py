@@ -23,9 +23,13 @@ import sys
 import threading
 from collections import Counter
 from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from http_peer import FOREVER, STATE, Handler
+if TYPE_CHECKING:  # run as a script, next to http_peer.py
+    from tests.peers.http_peer import FOREVER, STATE, Handler
+else:
+    from http_peer import FOREVER, STATE, Handler
 
 API_KEY = sys.argv[2] if len(sys.argv) > 2 else ""
 SEEN: Counter[str] = Counter()
