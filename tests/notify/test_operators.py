@@ -79,7 +79,7 @@ def test_a_silence_holds_the_page_and_expires_by_itself(
         daemons: list[Daemon]) -> None:
     dog = Watchdog.from_config(tmp_path, _config(peers["backend"], {"hook": _hook(receiver.url())})).start()
     daemons.append(dog)
-    added = dog.cli("silence", "add", "--probe", "backend", "--for", "3s", "--reason", "deploy")
+    added = dog.cli("silence", "add", "--probe", "backend", "--for", "10s", "--reason", "deploy")
     assert added.returncode == 0 and added.stdout.startswith("silence #1 until ")
     assert "probe backend until" in dog.cli("silence", "list").stdout
     incident = _outage(dog, peers["backend"])
@@ -88,7 +88,7 @@ def test_a_silence_holds_the_page_and_expires_by_itself(
     assert (held["kind"], held["status"]) == ("started", "suppressed")
     assert "silenced (silence #1: deploy)" in held["note"]
     assert receiver.received == [] and dog.status()["silences"][0]["reason"] == "deploy"
-    wait_for(lambda: _kinds(receiver) == ["started"], timeout=15, what="page after expiry")
+    wait_for(lambda: _kinds(receiver) == ["started"], timeout=30, what="page after expiry")
     assert dog.cli("silence", "list").stdout.strip() == "no active silences"
     second = dog.cli("silence", "add", "--incident", str(incident["id"]), "--for", "1h",
                      "--reason", "known")
