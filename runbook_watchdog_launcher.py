@@ -42,7 +42,7 @@ def main() -> None:
     if problem is not None:
         sys.stderr.write(f"runbook-watchdog: {problem}\n{FIX}")
         raise SystemExit(3)
-    from watchdog.cli import main as cli_main
+    from watchdog.cli.main import main as cli_main
 
     raise SystemExit(cli_main())
 

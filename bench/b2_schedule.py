@@ -2,7 +2,7 @@
 
 Meanwhile /metrics is scraped every 15 s and a webhook channel whose receiver takes 30 s
 per message is notified of the incidents of 5 refused targets. Lateness is taken exactly
-for every run (Engine.last[probe].lateness), not from the histogram's buckets. Drift: the
+for every run (PipelineEngine.last[probe].lateness), not from the histogram's buckets. Drift: the
 median lateness of the last minute minus the first minute's, and runs per probe.
 
 For reference, Debian's monit checks the same targets (`check host`, `set daemon 10`) at

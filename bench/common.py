@@ -248,8 +248,8 @@ def http_config(path: Path, urls: Iterable[str], *, interval: float, timeout: fl
 @contextlib.asynccontextmanager
 async def daemon_running(config_path: Path, **kwargs: Any) -> AsyncIterator[Any]:
     """Run the real Daemon on this loop (so a sampler can see its tasks and lateness)."""
-    from watchdog.config import load_config
-    from watchdog.daemon import Daemon
+    from watchdog.runtime.config import load_config
+    from watchdog.runtime.daemon import Daemon
 
     config = load_config(config_path, environ=kwargs.pop("environ", {}),
                          remediations=kwargs.get("remediation_types"))
@@ -269,7 +269,7 @@ async def daemon_running(config_path: Path, **kwargs: Any) -> AsyncIterator[Any]
 
 
 class LatenessLog:
-    """Engine subscriber: the exact lateness of every run (not the histogram's buckets)."""
+    """PipelineEngine subscriber: the exact lateness of every run (not the histogram's buckets)."""
 
     def __init__(self, daemon: Any, only: frozenset[str] | None = None) -> None:
         self.daemon = daemon

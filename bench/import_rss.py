@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 MODULES = ("pydantic", "yaml", "httpx", "prometheus_client", "tenacity", "dns.asyncresolver",
-           "redis.asyncio", "pymongo", "docker", "watchdog.daemon", "probes.http",
+           "redis.asyncio", "pymongo", "docker", "watchdog.runtime.daemon", "probes.http",
            "probes.mongo", "probes.container", "probes.redis", "probes.smtp",
            "probes.mail_dns", "probes.shkeeper", "probes.logs", "probes.deploy",
            "probes.access_log")

@@ -1,6 +1,6 @@
 """The shared client's transport, swappable for the B1 comparison (bench only).
 
-`stock` is what the daemon ships (watchdog/probe.py Resources.http); `aiohttp` is the same
+`stock` is what the daemon ships (watchdog/pipeline/probe.py Resources.http); `aiohttp` is the same
 httpx.AsyncClient API over the httpx-aiohttp transport, with the same limits.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from watchdog.probe import Resources
+from watchdog.pipeline.probe import Resources
 
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=120.0)
 

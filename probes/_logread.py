@@ -26,8 +26,8 @@ from typing import Any
 
 import docker
 
-from probes._docker import DockerAccess, inspect_container, timestamp_ns
-from watchdog.probe import ProbeContext
+from watchdog.peers.docker import DockerAccess, inspect_container, timestamp_ns
+from watchdog.pipeline.probe import ProbeContext
 
 MAX_LINE = 16 * 1024
 MAX_READ = 8 * 1024 * 1024  # per cycle; the rest is read next cycle

@@ -14,7 +14,7 @@ from typing import TypeVar
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_none
 
-from probes._errors import chain
+from watchdog.peers.errors import chain
 
 T = TypeVar("T")
 

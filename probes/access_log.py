@@ -19,9 +19,9 @@ from pydantic import Field
 
 from probes._accesslog import Request, parse
 from probes._logread import LogSource
-from watchdog.durations import Duration
-from watchdog.observation import Observation, Status, failed, unknown
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.common.durations import Duration
+from watchdog.pipeline.observation import Observation, Status, failed, unknown
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 NS = "access_log.state"
 MAX_IPS_PER_MINUTE = 5000  # beyond, a minute's remaining clients share one "other" entry

@@ -17,10 +17,10 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from probes._docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
-from watchdog.durations import Duration
-from watchdog.observation import Observation, Status, failed
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.common.durations import Duration
+from watchdog.peers.docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
+from watchdog.pipeline.observation import Observation, Status, failed
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 NS = "container.restarts"
 HINTS = {

@@ -19,11 +19,11 @@ import docker
 import docker.errors
 from pydantic import Field
 
-from probes._docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
-from watchdog.durations import Duration
-from watchdog.observation import Observation, Status, failed
-from watchdog.probe import ProbeContext, ProbeParams
-from watchdog.state import StateStore
+from watchdog.common.durations import Duration
+from watchdog.common.state import StateStore
+from watchdog.peers.docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
+from watchdog.pipeline.observation import Observation, Status, failed
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 NS = "deploy.history"
 HINT = ("a new image went live within the window: if the service misbehaves, roll back "

@@ -17,8 +17,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import BeforeValidator, model_validator
 
-from watchdog.observation import Observation, Status, failed, unknown
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.pipeline.observation import Observation, Status, failed, unknown
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "disk_full": "disk (nearly) full: docker system prune, rotate logs, extend the volume; "

@@ -18,9 +18,9 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from watchdog.durations import Duration, format_duration
-from watchdog.observation import Observation, Status, failed
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.common.durations import Duration, format_duration
+from watchdog.pipeline.observation import Observation, Status, failed
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "stale": "the newest backup is too old: is the backup job (cron/timer) running? "

@@ -22,12 +22,12 @@ from typing import Annotated, Any, ClassVar
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
-from probes._errors import network_cause
 from probes._retry import http_transient, retry_once
 from probes._tls import client_context, days_left
-from watchdog.durations import Duration
-from watchdog.observation import Observation, failed, ok
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.common.durations import Duration
+from watchdog.peers.errors import network_cause
+from watchdog.pipeline.observation import Observation, failed, ok
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "refused": "nothing is listening: check the container (docker ps) and its logs (runbook 3.1)",

@@ -25,8 +25,8 @@ import dns.rdatatype
 import dns.resolver
 from pydantic import Field, field_validator
 
-from watchdog.observation import Observation, failed, ok
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.pipeline.observation import Observation, failed, ok
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "dns_error": "the domain's records cannot be resolved: check the zone at the DNS provider "

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from probes._nginxconf import Directive, NginxConfError, load
-from watchdog.observation import Observation, Status, failed, unknown
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.pipeline.observation import Observation, Status, failed, unknown
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "missing_upgrade_headers": "add to the socket.io location: proxy_http_version 1.1; "

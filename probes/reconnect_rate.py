@@ -20,11 +20,11 @@ from pydantic import Field, model_validator
 
 from probes import _window
 from probes._accesslog import parse
-from probes._docker import DockerUnavailable
 from probes._logread import LogSource
-from watchdog.durations import Duration
-from watchdog.observation import Observation, Status, failed, unknown
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.common.durations import Duration
+from watchdog.peers.docker import DockerUnavailable
+from watchdog.pipeline.observation import Observation, Status, failed, unknown
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 NS = "reconnect_rate.state"
 HINT = ("WebSocket reconnect storm: check nginx has proxy_http_version 1.1, "

@@ -29,11 +29,11 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, SecretStr
 
-from probes._errors import network_cause
-from watchdog.clock import Clock
-from watchdog.durations import Duration, format_duration
-from watchdog.observation import Observation, failed, ok, unknown
-from watchdog.probe import ProbeContext, ProbeParams
+from watchdog.common.clock import Clock
+from watchdog.common.durations import Duration, format_duration
+from watchdog.peers.errors import network_cause
+from watchdog.pipeline.observation import Observation, failed, ok, unknown
+from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "new_issue_spike": "runbook 2 step 2: open Sentry filtered to the last 15 minutes; if the "

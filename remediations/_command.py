@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from watchdog.remediation import ActionFailed
+from watchdog.remediation.contract import ActionFailed
 
 
 async def run_command(argv: Sequence[str], timeout: float, *,

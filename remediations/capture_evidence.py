@@ -13,13 +13,20 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import docker.errors
 
-from probes._docker import DockerAccess, DockerUnavailable
-from watchdog.remediation import ActionContext, ActionFailed, ActionParams, Plan, Trigger
-from watchdog.secrets import scrub
+from watchdog.common.secrets import scrub
+from watchdog.peers.docker import DockerAccess, DockerUnavailable
+from watchdog.remediation.contract import (
+    ActionContext,
+    ActionFailed,
+    ActionParams,
+    BaseAction,
+    Plan,
+    Trigger,
+)
 
 TAIL_BYTES = 4 * 1024 * 1024  # read at most this much of an access log's end
 
@@ -32,16 +39,18 @@ class EvidenceParams(ActionParams):
     access_lines: int = 1000
 
 
-class CaptureEvidence:
-    Params: ClassVar[type[EvidenceParams]] = EvidenceParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "open"
+class CaptureEvidence(BaseAction[EvidenceParams]):
+    Params = EvidenceParams
+    fires_on = "open"
     safe: ClassVar[bool] = True
 
     def __init__(self, params: EvidenceParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.target = f"evidence:{ctx.name}"
-        self.ctx = ctx
+        super().__init__(params, ctx)
         self.docker = DockerAccess(ctx) if params.container else None
+
+    @property
+    def target(self) -> str:
+        return f"evidence:{self.ctx.name}"
 
     async def plan(self, trigger: Trigger) -> Plan:
         incident = trigger.incident_id if trigger.incident_id is not None else "manual"

@@ -8,8 +8,20 @@ import pytest
 from tests.peers.podman import PodmanPeer, podman_peer
 from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
 from tests.peers.redis_server import RedisServer
-from tests.support import HttpPeer
-from watchdog.secrets import SCRUBBER
+from tests.support import Daemon, HttpPeer
+from watchdog.common.secrets import SCRUBBER
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in a subdirectory of tests/ talks to real peers (processes, servers,
+    containers) that its directory's fixtures start: it is `integration`, so that
+    `pytest -m "not integration"` runs the fast unit tests only. A top-level module that
+    starts real peers says so itself (`pytestmark = pytest.mark.integration`)."""
+    for item in items:
+        if item.path.parent != TESTS and TESTS in item.path.parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture
@@ -21,6 +33,15 @@ def http_peer(tmp_path: Path) -> Iterator[HttpPeer]:
     finally:
         if peer.process is not None:
             peer.process.stop()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    """Collects the daemons a test starts and stops them all at the end."""
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.stop()
 
 
 @pytest.fixture

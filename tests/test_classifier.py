@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog.classifier import Policy, Track, classify, instant_severity
-from watchdog.config_models import EscalateRule, SeverityConfig
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.classifier import HysteresisPolicy, Track, classify, instant_severity
+from watchdog.pipeline.observation import Observation, Status
+from watchdog.runtime.config_models import EscalateRule, SeverityConfig
 
 LEVELS = SeverityConfig()
 O = Observation(Status.OK, "ok", "fine")
@@ -18,11 +18,11 @@ BURST = Observation(Status.FAILED, "log_match", "37 lines", reports=37)
 
 
 def policy(fail_after: int = 2, recover_after: int = 1, severity: str = "sev2",
-           escalate: EscalateRule | None = None) -> Policy:
-    return Policy(severity, fail_after, recover_after, escalate, LEVELS)
+           escalate: EscalateRule | None = None) -> HysteresisPolicy:
+    return HysteresisPolicy(severity, fail_after, recover_after, escalate, LEVELS)
 
 
-def run(pol: Policy, observations: list[Observation], step: float = 15.0
+def run(pol: HysteresisPolicy, observations: list[Observation], step: float = 15.0
         ) -> list[tuple[str | None, str | None]]:
     """(transition, severity) after each observation, observations `step` seconds apart."""
     track, out = Track(), []
@@ -57,7 +57,7 @@ OPEN, UPD, RES = "open", "update", "resolve"
     (policy(fail_after=1, severity="sev1"), [F, SLOW], [(OPEN, "sev1"), (UPD, "sev1")]),
     (policy(fail_after=1, severity="sev1"), [SLOW, F], [(OPEN, "sev3"), (UPD, "sev1")]),
 ])
-def test_hysteresis_and_severity(pol: Policy, seq: list[Observation],
+def test_hysteresis_and_severity(pol: HysteresisPolicy, seq: list[Observation],
                                  expected: list[tuple[str | None, str | None]]) -> None:
     assert run(pol, seq) == expected
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from probes.http import HttpProbe
-from watchdog.config import load_config
-from watchdog.errors import ConfigError
-from watchdog.registry import DuplicatePluginError, Registry
+from probes.http import HttpParams, HttpProbe
+from watchdog.common.errors import ConfigError
+from watchdog.common.registry import DuplicatePluginError
+from watchdog.pipeline.probe import ProbeRegistry
+from watchdog.runtime.config import Config, load_config
 
 EXAMPLE = """\
 watchdog:
@@ -36,7 +37,7 @@ probes:
     runbook: "3.1"
 remediations: {}
 """
-TYPES: Registry[object] = Registry("probe", {"http": HttpProbe})
+TYPES = ProbeRegistry({"http": HttpProbe})
 
 
 def write(tmp_path: Path, text: str, name: str = "watchdog.yaml") -> Path:
@@ -51,11 +52,18 @@ def problems(path: Path, environ: dict[str, str] | None = None) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
+def url(config: Config, probe: str = "backend-health") -> str:
+    """The url key of an http probe, as loaded."""
+    params = config.probes[probe].params
+    assert isinstance(params, HttpParams)
+    return params.url
+
+
 def test_the_issue_example_validates_as_written(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, EXAMPLE), probes=TYPES, environ={})
     probe = config.probes["backend-health"]
     assert (probe.common.interval, probe.common.timeout, probe.common.severity) == (15, 5, "sev1")
-    assert probe.params.url == "https://amn.gg/api/health"  # type: ignore[attr-defined]
+    assert url(config) == "https://amn.gg/api/health"
     assert config.severity.levels["sev2"].response == 3600
     assert config.severity.escalate is not None and config.severity.escalate.within == 300
 
@@ -96,14 +104,14 @@ def test_variables_come_from_the_environment_then_the_env_file(tmp_path: Path) -
     path = write(tmp_path, text)
     from_file = load_config(path, probes=TYPES, environ={})
     from_env = load_config(path, probes=TYPES, environ={"HEALTH_URL": "http://from-env/h"})
-    assert from_file.probes["backend-health"].params.url == "http://from-file/health"  # type: ignore[attr-defined]
-    assert from_env.probes["backend-health"].params.url == "http://from-env/h"  # type: ignore[attr-defined]
+    assert url(from_file) == "http://from-file/health"
+    assert url(from_env) == "http://from-env/h"
 
 
 def test_defaults_and_dollar_escapes(tmp_path: Path) -> None:
     text = EXAMPLE.replace("https://amn.gg/api/health", "${NOPE:-http://fallback}/$$x")
     config = load_config(write(tmp_path, text), probes=TYPES, environ={})
-    assert config.probes["backend-health"].params.url == "http://fallback/$x"  # type: ignore[attr-defined]
+    assert url(config) == "http://fallback/$x"
 
 
 def test_timeout_must_be_less_than_interval(tmp_path: Path) -> None:
@@ -160,12 +168,10 @@ def test_secrets_are_collected_for_the_scrubber(tmp_path: Path) -> None:
 
 
 def test_a_duplicate_plugin_name_is_rejected() -> None:
-    registry: Registry[object] = Registry("probe", {"http": HttpProbe})
+    registry = ProbeRegistry({"http": HttpProbe})
     with pytest.raises(DuplicatePluginError, match="'http'"):
         registry.register("http", object)
 
 
 def test_entry_points_provide_the_http_probe() -> None:
-    from watchdog.registry import PROBE_GROUP
-
-    assert Registry.from_entry_points(PROBE_GROUP, "probe")["http"] is HttpProbe
+    assert ProbeRegistry.from_entry_points()["http"] is HttpProbe

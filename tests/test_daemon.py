@@ -7,16 +7,16 @@ what it publishes (/api/status, /metrics), never on sleeps.
 from __future__ import annotations
 
 import json
-import signal
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import HttpPeer, Process, cli, daemon_env, free_port, wait_for
+from tests.support import Daemon, HttpPeer, cli, free_port, wait_for
+
+pytestmark = pytest.mark.integration  # the installed daemon against a real HTTP peer
 
 
 def config_text(peer: HttpPeer, port: int, state: Path, extra: str = "") -> str:
@@ -40,49 +40,14 @@ def config_text(peer: HttpPeer, port: int, state: Path, extra: str = "") -> str:
         """) + extra
 
 
-class Daemon:
-    def __init__(self, tmp: Path, config: Path, port: int) -> None:
-        self.config, self.port = config, port
-        exe = str(Path(__import__("sys").executable).parent / "runbook-watchdog")
-        self.process = Process([exe, "run", "--config", str(config)], tmp / "daemon.log",
-                               env=daemon_env())
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def start(self) -> Daemon:
-        self.process.start()
-        wait_for(lambda: httpx.get(self.url("/healthz")).status_code == 200, what="daemon up")
-        return self
-
-    def status(self) -> dict:  # type: ignore[type-arg]
-        return httpx.get(self.url("/api/status")).json()  # type: ignore[no-any-return]
-
-    def probe(self, name: str = "backend-health") -> dict:  # type: ignore[type-arg]
-        return next(p for p in self.status()["probes"] if p["probe"] == name)
-
-    def metric(self, name: str, **labels: str) -> float | None:
-        text = httpx.get(self.url("/metrics")).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v
-                                               for k, v in labels.items()):
-                    return float(sample.value)
-        return None
-
-    def stop(self) -> int:
-        self.process.signal(signal.SIGTERM)
-        return self.process.wait(30)
-
-
 @pytest.fixture
 def setup(tmp_path: Path, http_peer: HttpPeer) -> Iterator[tuple[Daemon, HttpPeer, Path]]:
     port, state = free_port(), tmp_path / "state"
     config = tmp_path / "watchdog.yaml"
     config.write_text(config_text(http_peer, port, state))
-    daemon = Daemon(tmp_path, config, port)
+    daemon = Daemon(config, port, tmp_path / "daemon.log")
     yield daemon, http_peer, state
-    daemon.process.stop()
+    daemon.stop()
 
 
 def test_check_prints_json_and_exits_like_a_nagios_plugin(tmp_path: Path,
@@ -128,7 +93,7 @@ def test_outage_opens_an_incident_that_survives_a_restart_and_resolves(
         setup: tuple[Daemon, HttpPeer, Path]) -> None:
     daemon, peer, _ = setup
     daemon.start()
-    wait_for(lambda: daemon.probe()["status"] == "ok", what="first ok run")
+    wait_for(lambda: daemon.probe("backend-health")["status"] == "ok", what="first ok run")
     assert daemon.metric("runbook_watchdog_probe_success", probe="backend-health") == 1.0
 
     peer.set_mode("503")
@@ -140,17 +105,17 @@ def test_outage_opens_an_incident_that_survives_a_restart_and_resolves(
     assert daemon.metric("runbook_watchdog_incident_transitions_total", severity="sev1",
                          transition="open") == 1.0
 
-    assert daemon.stop() == 0
+    assert daemon.shutdown() == 0
     peer.stop()
     daemon.start()
-    wait_for(lambda: daemon.probe()["cause"] == "refused", what="refused after restart")
+    wait_for(lambda: daemon.probe("backend-health")["cause"] == "refused", what="refused after restart")
     [same] = daemon.status()["incidents"]
     assert same["id"] == incident["id"] and same["opened_at"] == incident["opened_at"]
 
     peer.start()
     wait_for(lambda: not daemon.status()["incidents"], what="incident to resolve")
     assert daemon.metric("runbook_watchdog_incidents_open", severity="sev1") == 0.0
-    assert daemon.stop() == 0
+    assert daemon.shutdown() == 0
 
     listed = cli("incidents", "--all", "--format", "json", "--config", str(daemon.config))
     [row] = json.loads(listed.stdout)
@@ -165,31 +130,32 @@ def test_a_bad_config_on_sighup_is_rejected_and_the_old_one_keeps_running(
     assert daemon.metric("runbook_watchdog_config_last_reload_successful") == 1.0
     good = daemon.config.read_text()
     daemon.config.write_text(good + "  broken: {type: http, url: x, interval: soon}\n")
-    daemon.process.signal(signal.SIGHUP)
+    daemon.hup()
     wait_for(lambda: daemon.metric("runbook_watchdog_config_last_reload_successful") == 0.0,
              what="reload failure metric")
-    runs = daemon.metric("runbook_watchdog_probe_runs_total", probe="backend-health", status="ok")
-    wait_for(lambda: daemon.metric("runbook_watchdog_probe_runs_total", probe="backend-health",
-                                   status="ok") > (runs or 0), what="old config still probing")
-    assert "probes.broken.interval: 'soon' is not a duration" in daemon.process.output()
+    runs = daemon.metric("runbook_watchdog_probe_runs_total", probe="backend-health",
+                         status="ok") or 0.0
+    wait_for(lambda: (daemon.metric("runbook_watchdog_probe_runs_total", probe="backend-health",
+                                    status="ok") or 0.0) > runs, what="old config still probing")
+    assert "probes.broken.interval: 'soon' is not a duration" in daemon.output()
 
     extra = f"""  second:\n    type: http\n    url: {peer.url('/status/200')}\n""" \
             """    interval: 1s\n    timeout: 500ms\n"""
     daemon.config.write_text(good + extra)
-    daemon.process.signal(signal.SIGHUP)
+    daemon.hup()
     wait_for(lambda: daemon.metric("runbook_watchdog_config_last_reload_successful") == 1.0,
              what="successful reload")
     wait_for(lambda: daemon.probe("second")["status"] == "ok", what="new probe running")
-    assert daemon.stop() == 0
+    assert daemon.shutdown() == 0
 
 
 def test_sigterm_stops_cleanly_with_a_run_in_flight(setup: tuple[Daemon, HttpPeer, Path]) -> None:
     daemon, peer, _ = setup
     peer.set_mode("hang")
     daemon.start()
-    wait_for(lambda: daemon.probe()["status"] is not None, what="a first (timed-out) run")
-    assert daemon.stop() == 0
-    log = daemon.process.output()
+    wait_for(lambda: daemon.probe("backend-health")["status"] is not None, what="a first (timed-out) run")
+    assert daemon.shutdown() == 0
+    log = daemon.output()
     assert "stopped" in log and "Traceback" not in log
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog.durations import format_duration, parse_duration
+from watchdog.common.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

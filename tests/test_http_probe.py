@@ -6,7 +6,9 @@ import pytest
 
 from probes.http import HttpProbe
 from tests.support import HttpPeer, free_port, run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
+
+pytestmark = pytest.mark.integration  # a real HTTP peer in its own process
 
 
 def test_a_healthy_endpoint_is_ok_with_its_status_code(http_peer: HttpPeer) -> None:

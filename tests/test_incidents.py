@@ -5,13 +5,13 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from watchdog.classifier import Policy, Track, classify
-from watchdog.config_models import SeverityConfig
-from watchdog.incidents import IncidentBook
-from watchdog.observation import Observation, Status
-from watchdog.state import StateStore
+from watchdog.common.state import StateStore
+from watchdog.pipeline.classifier import HysteresisPolicy, Track, classify
+from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.observation import Observation, Status
+from watchdog.runtime.config_models import SeverityConfig
 
-POLICY = Policy("sev1", fail_after=1, recover_after=1, escalate=None, levels=SeverityConfig())
+POLICY = HysteresisPolicy("sev1", fail_after=1, recover_after=1, escalate=None, levels=SeverityConfig())
 DOWN = Observation(Status.FAILED, "refused", "GET http://x/: refused")
 SLOW = Observation(Status.FAILED, "timeout", "GET http://x/: timeout")
 UP = Observation(Status.OK, "ok", "fine")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from watchdog.config_models import Backoff
-from watchdog.policy import GATE_NAMES, Situation, backoff_delay, decide
+from watchdog.remediation.policy import GATE_NAMES, Situation, backoff_delay, decide
+from watchdog.runtime.config_models import Backoff
 
 CLEAR = Situation(now=10_000.0)
 
@@ -41,8 +42,8 @@ CLEAR = Situation(now=10_000.0)
     ({"kill_switch": True, "quarantined": True, "failing_probes": 9}, "kill_switch"),
     ({"attempts_in_window": 3, "last_attempt_at": 9_999.0, "consecutive_attempts": 3}, "budget"),
 ])
-def test_gates(change: dict[str, object], gate: str | None) -> None:
-    decision = decide(replace(CLEAR, **change))  # type: ignore[arg-type]
+def test_gates(change: dict[str, Any], gate: str | None) -> None:
+    decision = decide(replace(CLEAR, **change))
     assert (decision.act, decision.gate) == (gate is None, gate)
     assert decision.quarantine == (gate == "budget")
     if gate is not None:

@@ -1,91 +1,21 @@
 """The remediation policy at work: one runtime, its ledger and journal, on a manual clock.
 
-The action here is a recording fake (`RecordingAction`): these tests are about the
-policy, which is the same for every action; each real action is tested against its real
-peer in its own module.
+The action here is a recording fake (`RecordingAction`, in tests/remediation_world.py):
+these tests are about the policy, which is the same for every action; each real action is
+tested against its real peer in its own module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import pytest
 
-from tests.remediation_world import World
-from watchdog.clock import settle
-from watchdog.observation import Observation, Status
-from watchdog.remediation import ActionParams, ActionRefused, Plan, Trigger
-
-DOWN = Observation(Status.FAILED, "bad_status", "HTTP 503")
-UP = Observation(Status.OK, "ok", "HTTP 200")
-HUNG = Observation(Status.UNKNOWN, "probe_hung", "could not tell")
-
-
-class RecordingParams(ActionParams):
-    target: str = "nickapp-backend"
-    verify_ok: bool = True
-    refuse: str | None = None
-
-
-class RecordingAction:
-    """A fake action that records what it was asked to do."""
-
-    Params: ClassVar[type[RecordingParams]] = RecordingParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
-
-    def __init__(self, params: RecordingParams, ctx: Any) -> None:
-        self.params = params
-        self.target = params.target
-        self.executed: list[Plan] = []
-
-    async def plan(self, trigger: Trigger) -> Plan:
-        if self.params.refuse:
-            raise ActionRefused(self.params.refuse)
-        return Plan(self.target, f"restart {self.target}", {"cause": trigger.cause})
-
-    async def execute(self, plan: Plan) -> Mapping[str, Any]:
-        self.executed.append(plan)
-        return {"restarted": plan.target}
-
-    async def verify(self, plan: Plan) -> bool:
-        return self.params.verify_ok
-
-
-BASE = """\
-watchdog:
-  state_dir: {state}
-  kill_switch: {kill}
-probes:
-  backend:
-    type: http
-    url: http://127.0.0.1:1/
-    severity: sev2
-    fail_after: 2
-    depends_on: [mongo]
-  mongo: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
-  redis: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
-  smtp: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
-  sentry: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
-remediations:
-  restart-backend:
-    type: recording
-    mode: {mode}
-    on: [backend]
-    after: 2
-    budget: {{attempts: 3, within: 30m}}
-    backoff: {{initial: 10s, max: 5m}}
-    verify: {{within: 3s}}
-    start_period: 0s
-"""
-
-
-def make_world(tmp: Path, mode: str = "auto", extra: str = "") -> World:
-    text = BASE.format(state=tmp / "state", kill=tmp / "disable-remediation", mode=mode)
-    return World(tmp, text + extra, {"recording": RecordingAction})
+from tests.remediation_world import DOWN, HUNG, World, make_world
+from watchdog.common.clock import settle
 
 
 def play(coro: Any) -> Any:
@@ -277,3 +207,84 @@ def test_an_escalation_is_not_a_new_failure_to_act_on(tmp_path: Path) -> None:
     w = play(go())
     assert len(w.action.executed) == 1
     assert w.decisions() == ["acted", "succeeded"]
+
+
+def errors(w: World, call: str, remediation: str = "restart-backend") -> float:
+    return w.metrics.registry.get_sample_value(
+        "runbook_watchdog_remediation_errors_total",
+        {"remediation": remediation, "call": call}) or 0.0
+
+
+OTHER = """\
+  restart-other:
+    type: recording
+    mode: auto
+    on: [backend]
+    after: 2
+    target: other-container
+    verify: {within: 3s}
+    start_period: 0s
+"""
+
+
+def test_a_plan_that_raises_outside_the_contract_is_journaled_counted_and_the_loop_goes_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def go() -> World:
+        w = make_world(tmp_path, extra="    raise_in: plan\n" + OTHER)
+        for _ in range(4):
+            await w.observe("backend", DOWN)
+        await w.finish()
+        return w
+
+    w = play(go())
+    crashed = [e for e in w.ledger.entries() if e["decision"] == "crashed"]
+    # journaled once while the same crash repeats, counted every time, secret scrubbed
+    assert len(crashed) == 1
+    assert crashed[0]["remediation"] == "restart-backend"
+    assert crashed[0]["reason"] == "plan() raised KeyError: 'redis://:***@cache:6379 in plan'"
+    assert "hunter2" not in (tmp_path / "audit.jsonl").read_text()
+    assert errors(w, "plan") == 3.0  # cycles 2, 3 and 4 (after: 2)
+    assert "failed unexpectedly" not in caplog.text
+    # the other remediation on the same trigger acted as if nothing had happened
+    other = w.remediator.remediations[1].action.executed
+    assert other and {p.target for p in other} == {"other-container"}
+    assert w.action.executed == []
+
+
+def test_an_execute_that_raises_outside_the_contract_fails_the_attempt_and_is_counted(
+        tmp_path: Path) -> None:
+    async def go() -> World:
+        w = make_world(tmp_path, extra="    raise_in: execute\n")
+        await w.observe("backend", DOWN)
+        await w.observe("backend", DOWN)
+        await w.finish()
+        return w
+
+    w = play(go())
+    assert w.decisions() == ["acted", "failed"]
+    reason = w.ledger.entries()[-1]["reason"]
+    assert reason == ("restart nickapp-backend failed: "
+                      "execute() raised KeyError: 'redis://:***@cache:6379 in execute'")
+    assert errors(w, "execute") == 1.0
+    assert w.outcome("restart-backend", "failed") == 1.0
+    assert w.ledger.unfinished() == []
+    [incident] = w.engine.book.open_incidents()
+    assert "escalate" in [e["kind"] for e in w.engine.book.events(incident.id)]
+
+
+def test_a_verify_that_raises_outside_the_contract_is_journaled_once_and_not_verified(
+        tmp_path: Path) -> None:
+    async def go() -> World:
+        w = make_world(tmp_path, extra="    raise_in: verify\n")
+        await w.observe("backend", DOWN)
+        await w.observe("backend", DOWN)
+        await w.finish()
+        return w
+
+    w = play(go())
+    assert w.decisions() == ["acted", "crashed", "verify_failed"]
+    crashed = w.ledger.entries()[1]
+    assert crashed["reason"] == ("verify() raised KeyError: 'redis://:***@cache:6379 in "
+                                 "verify' (counted as not verified yet)")
+    assert crashed["action_id"] is not None
+    assert errors(w, "verify") >= 2.0  # every poll within verify.within counts

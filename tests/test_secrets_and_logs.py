@@ -6,8 +6,8 @@ import io
 import json
 import logging
 
-from watchdog.logsetup import setup_logging
-from watchdog.secrets import SCRUBBER, redact_uri, scrub
+from watchdog.common.secrets import SCRUBBER, redact_uri, scrub
+from watchdog.runtime.logsetup import setup_logging
 
 
 def test_registered_secrets_and_their_url_encoded_forms_are_masked() -> None:

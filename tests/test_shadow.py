@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import ROOT
+
+pytestmark = pytest.mark.integration  # Python subprocesses running the command
 
 
 def test_a_shadowing_watchdog_package_fails_with_a_clear_message(tmp_path: Path) -> None:

@@ -17,6 +17,12 @@ from tests.support import PEERS, Process, free_port, port_open, wait_for
 TOKEN = "sntrys_s3cr3t-T0KEN-for-the-stand-in"  # a test token: must never show in any output
 
 
+def issues(n: int, age: float = 60, prefix: str = "BACKEND") -> list[dict[str, Any]]:
+    """`n` unresolved issues for the stand-in, `age` seconds old."""
+    return [{"shortId": f"{prefix}-{i}", "title": f"TypeError: thing {i} is undefined",
+             "age": age, "count": i * 10} for i in range(1, n + 1)]
+
+
 class SentryStandIn:
     """tests/peers/sentry_api.py in its own process: a stand-in, Sentry cannot run here."""
 

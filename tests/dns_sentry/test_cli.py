@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from tests.dns_sentry.conftest import TOKEN, SentryStandIn
-from tests.dns_sentry.test_sentry import issues
+from tests.dns_sentry.conftest import TOKEN, SentryStandIn, issues
 from tests.peers.dns_peer import DnsPeer
-from tests.support import Process, cli, daemon_env, free_port, running, wait_for
+from tests.support import Daemon, cli, daemon_env, free_port, wait_for
 
 WRONG = "sntrys_wrong-token-also-secret"
 
@@ -158,13 +156,13 @@ def test_the_daemon_shows_the_token_nowhere(tmp_path: Path, sentry: SentryStandI
     text = config.read_text().replace("watchdog:\n", f"watchdog:\n  listen: 127.0.0.1:{port}\n"
                                       "  spread: 0s\n")
     config.write_text(text)
-    env = daemon_env(SENTRY_TOKEN=TOKEN, SENTRY_WRONG_TOKEN=WRONG)
-    exe = str(Path(sys.executable).parent / "runbook-watchdog")
-    daemon = Process([exe, "run", "--config", str(config), "--log-level", "DEBUG"],
-                     tmp_path / "daemon.log", env=env)
-    with running(daemon):
-        status = wait_for(lambda: _opened(port), timeout=20, what="both incidents open")
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    daemon = Daemon(config, port, tmp_path / "daemon.log", args=("--log-level", "DEBUG"))
+    try:
+        daemon.start(SENTRY_TOKEN=TOKEN, SENTRY_WRONG_TOKEN=WRONG)
+        status = wait_for(lambda: _opened(daemon), timeout=20, what="both incidents open")
+        metrics = httpx.get(daemon.url("/metrics")).text
+    finally:
+        daemon.stop()
     causes = {p["probe"]: p["cause"] for p in status["probes"]}
     assert causes == {"sentry": "new_issue_spike", "wrong": "unauthorized"}
     assert "unauthorized" in daemon.output()  # the log did record the findings
@@ -173,6 +171,6 @@ def test_the_daemon_shows_the_token_nowhere(tmp_path: Path, sentry: SentryStandI
         assert TOKEN not in output and WRONG not in output
 
 
-def _opened(port: int) -> dict[str, Any] | None:
-    status: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/api/status").json()
+def _opened(daemon: Daemon) -> dict[str, Any] | None:
+    status = daemon.status()
     return status if len(status["incidents"]) == 2 else None

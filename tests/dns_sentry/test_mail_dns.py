@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from probes.mail_dns import MailDnsParams, MailDnsProbe, resolver_address
 from tests.peers.dns_peer import DnsPeer
 from tests.support import free_port, run_probe
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 
 def check(dns_peer: DnsPeer, domain: str, selectors: list[str] | None = None,

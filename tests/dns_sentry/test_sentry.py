@@ -14,14 +14,9 @@ import pytest
 from pydantic import ValidationError
 
 from probes.sentry import SentryParams, SentryProbe, retry_after
-from tests.dns_sentry.conftest import TOKEN, SentryStandIn
+from tests.dns_sentry.conftest import TOKEN, SentryStandIn, issues
 from tests.support import free_port, run_probe
-from watchdog.observation import Observation, Status
-
-
-def issues(n: int, age: float = 60, prefix: str = "BACKEND") -> list[dict[str, Any]]:
-    return [{"shortId": f"{prefix}-{i}", "title": f"TypeError: thing {i} is undefined",
-             "age": age, "count": i * 10} for i in range(1, n + 1)]
+from watchdog.pipeline.observation import Observation, Status
 
 
 def check(sentry: SentryStandIn, timeout: float = 2.0, **params: Any) -> Observation:

@@ -7,7 +7,7 @@ from pathlib import Path
 from probes.access_log import AccessLogProbe
 from tests.peers.nginx import NginxPeer
 from tests.support import run_probe, wait_for
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 
 def check(nginx: NginxPeer, store: Path, **params: object) -> Observation:

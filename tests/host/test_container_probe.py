@@ -7,7 +7,7 @@ from pathlib import Path
 from probes.container import ContainerProbe
 from tests.peers.podman import PodmanPeer
 from tests.support import free_port, run_probe, wait_for
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 
 def check(podman: PodmanPeer, short: str, **params: object) -> Observation:

@@ -9,8 +9,8 @@ import pytest
 from probes.deploy import DeployProbe, deploy_history, previous_deploy
 from tests.peers.podman import PodmanPeer
 from tests.support import run_probe
-from watchdog.observation import Observation, Status
-from watchdog.state import StateStore
+from watchdog.common.state import StateStore
+from watchdog.pipeline.observation import Observation, Status
 
 
 def check(podman: PodmanPeer, store: Path, *names: str, **params: object) -> Observation:

@@ -16,7 +16,7 @@ import pytest
 from probes.disk import DiskProbe
 from probes.file_age import FileAgeProbe
 from tests.support import run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ from probes.deploy import DeployProbe
 from probes.disk import DiskProbe
 from tests.peers.hanging_socket import HangingSocket
 from tests.support import free_port, run_probe
-from watchdog.clock import SystemClock
-from watchdog.config_models import WatchdogSettings
-from watchdog.observation import Observation, Status
-from watchdog.probe import ProbeContext, Resources
-from watchdog.scheduler import Job, run_once
-from watchdog.state import StateStore
+from watchdog.common.clock import SystemClock
+from watchdog.common.state import StateStore
+from watchdog.pipeline.observation import Observation, Status
+from watchdog.pipeline.probe import ProbeContext, Resources
+from watchdog.pipeline.scheduler import Job, run_once
+from watchdog.runtime.config_models import WatchdogSettings
 
 
 @pytest.fixture

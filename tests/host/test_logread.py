@@ -13,8 +13,17 @@ class Tail:
     """Reads a file the way a probe does, carrying the saved position between reads."""
 
     def __init__(self, path: Path, **kw: Any) -> None:
-        self.path, self.kw, self.pos = path, kw, None
+        self.path, self.kw = path, kw
+        self.pos: dict[str, Any] | None = None
         self.note = ""
+
+    @classmethod
+    def following(cls, path: Path, **kw: Any) -> Tail:
+        """A new, empty file, and a tail that has read it once: at its end."""
+        path.write_bytes(b"")
+        tail = cls(path, **kw)
+        tail.read()
+        return tail
 
     def read(self) -> list[str]:
         got = read_file(self.path, self.pos, **self.kw)
@@ -45,9 +54,7 @@ def test_from_start_reads_what_is_already_there(tmp_path: Path) -> None:
 
 def test_a_partial_last_line_waits_for_its_newline(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
-    log.write_bytes(b"")
-    tail = Tail(log)
-    tail.read()
+    tail = Tail.following(log)
     append(log, b"complete\nhalf a li")
     assert tail.read() == ["complete"]
     append(log, b"ne\n")
@@ -56,9 +63,7 @@ def test_a_partial_last_line_waits_for_its_newline(tmp_path: Path) -> None:
 
 def test_rotation_reads_the_rest_of_the_old_file_then_the_new_one(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
-    log.write_bytes(b"")
-    tail = Tail(log)
-    tail.read()
+    tail = Tail.following(log)
     append(log, b"before\n")
     assert tail.read() == ["before"]
     append(log, b"written after our read, before rotation\n")
@@ -81,9 +86,7 @@ def test_a_rotated_file_that_moved_away_is_not_fatal(tmp_path: Path) -> None:
 
 def test_copytruncate_is_read_from_the_start(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
-    log.write_bytes(b"")
-    tail = Tail(log)
-    tail.read()
+    tail = Tail.following(log)
     append(log, b"first generation line\n" * 3)
     assert len(tail.read()) == 3
     with log.open("r+b") as f:
@@ -96,9 +99,7 @@ def test_copytruncate_is_read_from_the_start(tmp_path: Path) -> None:
 def test_a_truncated_file_that_regrew_past_the_offset_is_read_from_the_start(
         tmp_path: Path) -> None:
     log = tmp_path / "app.log"
-    log.write_bytes(b"")
-    tail = Tail(log)
-    tail.read()
+    tail = Tail.following(log)
     append(log, b"aaaa\n")
     tail.read()
     log.write_bytes(b"bbbbbbbbbbbbbbbbbbbb\n")  # same inode, other first bytes, longer
@@ -108,18 +109,14 @@ def test_a_truncated_file_that_regrew_past_the_offset_is_read_from_the_start(
 
 def test_invalid_utf8_is_replaced_not_fatal(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
-    log.write_bytes(b"")
-    tail = Tail(log)
-    tail.read()
+    tail = Tail.following(log)
     append(log, b"bad \xff\xfe bytes \xc3\n\xf0\x9f\x94\x8c User connected\n")
     assert tail.read() == ["bad \ufffd\ufffd bytes \ufffd", "🔌 User connected"]
 
 
 def test_a_very_long_line_is_cut_and_the_next_line_is_intact(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
-    log.write_bytes(b"")
-    tail = Tail(log, max_line=100)
-    tail.read()
+    tail = Tail.following(log, max_line=100)
     append(log, b"A" * 1000)  # no newline yet, already longer than max_line
     assert tail.read() == ["A" * 100]
     append(log, b"B" * 1000 + b"\nnext\n")
@@ -129,9 +126,7 @@ def test_a_very_long_line_is_cut_and_the_next_line_is_intact(tmp_path: Path) -> 
 
 def test_reading_is_bounded_per_call_and_resumes(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
-    log.write_bytes(b"")
-    tail = Tail(log, max_read=64)
-    tail.read()
+    tail = Tail.following(log, max_read=64)
     append(log, b"".join(b"line %02d\n" % i for i in range(20)))
     seen: list[str] = []
     for _ in range(10):

@@ -9,7 +9,7 @@ import pytest
 from probes.logs import LogsProbe
 from tests.peers.podman import PodmanPeer
 from tests.support import run_probe, wait_for
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 RUNBOOK_LINES = {
     "mongo_unreachable": "MongooseServerSelectionError: connect ECONNREFUSED 172.18.0.3:27017",

@@ -7,7 +7,7 @@ from pathlib import Path
 from probes.nginx_websocket import NginxWebsocketProbe
 from tests.peers.nginx import NginxPeer
 from tests.support import run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 
 def test_a_running_nginx_with_the_upgrade_headers_is_ok(nginx: NginxPeer) -> None:

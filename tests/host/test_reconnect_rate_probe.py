@@ -8,7 +8,7 @@ from probes.reconnect_rate import ReconnectRateProbe
 from tests.peers.nginx import NginxPeer
 from tests.peers.podman import PodmanPeer
 from tests.support import run_probe, wait_for
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 
 def test_socketio_polling_spam_in_the_access_log_is_a_storm(

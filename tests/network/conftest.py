@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -156,7 +157,7 @@ class NxMongo:
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/marketplace"
 
-    def client(self) -> MongoClient:  # type: ignore[type-arg]
+    def client(self) -> MongoClient[dict[str, Any]]:
         return MongoClient(self.uri, serverSelectionTimeoutMS=5000)
 
     def ping(self) -> bool:
@@ -227,7 +228,7 @@ class SmtpServer:
 
 def start_smtp(tls: Tls | None, *, implicit: bool = False) -> SmtpServer:
     port = free_port()
-    kwargs: dict[str, object] = {"authenticator": authenticator}
+    kwargs: dict[str, Any] = {"authenticator": authenticator}
     if tls is not None and implicit:
         # aiosmtpd only counts STARTTLS as TLS for auth_require_tls; this socket is all TLS.
         kwargs.update(ssl_context=tls.server_context(), auth_require_tls=False)

@@ -12,10 +12,10 @@ from probes.http import HttpProbe
 from probes.mongo import MongoProbe
 from probes.shkeeper import ShkeeperProbe
 from tests.network.conftest import API_KEY, NetHttpPeer, NxMongo
-from watchdog.clock import SystemClock
-from watchdog.config_models import WatchdogSettings
-from watchdog.metrics import Metrics
-from watchdog.probe import ProbeContext, Resources
+from watchdog.common.clock import SystemClock
+from watchdog.pipeline.probe import ProbeContext, Resources
+from watchdog.runtime.config_models import WatchdogSettings
+from watchdog.runtime.metrics import Metrics
 
 
 def _run(coro_fn: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from pydantic import ValidationError
@@ -9,7 +11,7 @@ from pydantic import ValidationError
 from probes.http import HttpProbe
 from tests.network.conftest import NetHttpPeer, Tls
 from tests.support import run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +61,7 @@ def test_too_many_redirects_is_bad_redirect(web: NetHttpPeer) -> None:
 
 
 def test_a_redirect_to_another_host_is_refused_and_gets_no_secret_headers(
-        web: NetHttpPeer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        web: NetHttpPeer, tmp_path: Path) -> None:
     other = NetHttpPeer(tmp_path).start()
     try:
         away = web.url(f"/redirect-away?to=http://localhost:{other.port}/headers")

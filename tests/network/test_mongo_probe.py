@@ -3,15 +3,12 @@ the one reply nx-27017 cannot give: an authentication failure."""
 
 from __future__ import annotations
 
-import pytest
 from mockupdb import MockupDB
 
 from probes.mongo import MongoProbe
 from tests.network.conftest import NxMongo
 from tests.support import free_port, run_probe
-from watchdog.observation import Status
-
-pytestmark = pytest.mark.integration
+from watchdog.pipeline.observation import Status
 
 
 def test_a_reachable_mongo_answers_ping_ok_with_its_latency(mongo: NxMongo) -> None:

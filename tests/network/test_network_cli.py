@@ -5,7 +5,6 @@ nowhere in the output, the logs or the metrics."""
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,17 @@ from mockupdb import MockupDB
 
 from tests.network.conftest import (
     API_KEY,
-    REDIS_PASSWORD,
     SMTP_PASSWORD,
     SMTP_USER,
     NetHttpPeer,
     NxMongo,
-    RedisServer,
     SmtpServer,
     Tls,
     seed_payments,
 )
-from tests.support import Process, cli, daemon_env, free_port, wait_for
-
-pytestmark = pytest.mark.integration
+from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
+from tests.peers.redis_server import RedisServer
+from tests.support import Daemon, cli, daemon_env, free_port, wait_for
 
 MONGO_USER, MONGO_PASSWORD = "watchdog-user", "mongo-pw-71c0e9d3"
 
@@ -150,7 +147,7 @@ def test_each_type_s_failure_through_check_json_with_severity_and_runbook_hint(
                    "redis": ("auth_failed", "sev2", "3.3"),
                    "mongo": ("auth_failed", "sev1", "3.2"),
                    "smtp": ("auth_failed", "sev2", "3.5")}
-    assert "update SMTP_PASS in /opt/backend/.env" in rows["smtp"]["hint"]
+    assert "update SMTP_PASS in the backend's env file" in rows["smtp"]["hint"]  # no env_file
     assert "REDIS_PASSWORD" in rows["redis"]["hint"]
     assert "SHKEEPER_API_KEY" in rows["shkeeper"]["hint"]
     for secret in ("wrong-redis-pw-1", "wrong-shk-key-2", "wrong-smtp-pw-3", MONGO_PASSWORD,
@@ -167,12 +164,11 @@ def test_secrets_stay_out_of_output_logs_metrics_and_status(
     config = write_config(tmp_path, stack, mongo_uri=mongo_uri, extra=extra)
     # SMTP with a rotated password, the rest with the right secrets: failures and successes.
     env = secrets_env(smtp="rotated-smtp-pw-4", mongo_uri=mongo_uri)
-    exe = Path(sys.executable).parent / "runbook-watchdog"
-    daemon = Process([str(exe), "run", "--config", str(config), "--log-level", "DEBUG"],
-                     tmp_path / "daemon.log", env=env).start()
+    daemon = Daemon(config, port, tmp_path / "daemon.log", args=("--log-level", "DEBUG"))
     try:
-        status = wait_for(lambda: _all_ran(port), timeout=30, what="every probe to run")
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        daemon.start(**env)
+        status = wait_for(lambda: _all_ran(daemon), timeout=30, what="every probe to run")
+        metrics = httpx.get(daemon.url("/metrics")).text
     finally:
         daemon.stop()
     logs = daemon.output()
@@ -186,7 +182,7 @@ def test_secrets_stay_out_of_output_logs_metrics_and_status(
             assert secret not in text, f"a secret leaked into the {where}"
 
 
-def _all_ran(port: int) -> str | None:
-    response = httpx.get(f"http://127.0.0.1:{port}/api/status")
+def _all_ran(daemon: Daemon) -> str | None:
+    response = httpx.get(daemon.url("/api/status"))
     probes = response.json()["probes"]
     return response.text if all(p["status"] is not None for p in probes) else None

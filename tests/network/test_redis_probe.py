@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from probes.redis import RedisProbe
-from tests.network.conftest import REDIS_PASSWORD, RedisServer
+from tests.peers.redis_server import PASSWORD as REDIS_PASSWORD
+from tests.peers.redis_server import RedisServer
 from tests.support import free_port, run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 pytestmark = pytest.mark.integration
 
@@ -81,9 +82,9 @@ def test_nothing_listening_on_a_free_port_is_refused() -> None:
 def test_the_client_is_reused_and_survives_its_connection_killed(tmp_path: Path) -> None:
     import asyncio
 
-    from watchdog.clock import SystemClock
-    from watchdog.config_models import WatchdogSettings
-    from watchdog.probe import ProbeContext, Resources
+    from watchdog.common.clock import SystemClock
+    from watchdog.pipeline.probe import ProbeContext, Resources
+    from watchdog.runtime.config_models import WatchdogSettings
 
     server = RedisServer(tmp_path, password=REDIS_PASSWORD).start()
 

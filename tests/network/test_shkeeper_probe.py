@@ -8,9 +8,7 @@ import pytest
 from probes.shkeeper import ShkeeperProbe
 from tests.network.conftest import API_KEY, NetHttpPeer, NxMongo, seed_payments
 from tests.support import free_port, run_probe
-from watchdog.observation import Status
-
-pytestmark = pytest.mark.integration
+from watchdog.pipeline.observation import Status
 
 
 def _params(web: NetHttpPeer, **extra: object) -> dict[str, object]:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import pytest
-import yaml
 from aiosmtpd.controller import Controller
 
 from tests.peers.receiver import Receiver
-from tests.support import HttpPeer, Process, cli, daemon_env, free_port, port_open, wait_for
+from tests.support import EXE, Daemon, HttpPeer, Process, free_port, wait_for
 
 
 class Mailbox:
@@ -90,35 +88,21 @@ def peers(tmp_path: Path) -> Iterator[dict[str, HttpPeer]]:
             peer.process.stop()
 
 
-class Watchdog:
-    """The daemon as an operator runs it: its own process, a config file, its state dir."""
+class Watchdog(Daemon):
+    """The daemon as an operator runs it, its outbox and incidents at hand; its probes
+    start 100 ms apart."""
 
-    def __init__(self, tmp: Path, config: dict[str, Any]) -> None:
-        self.port = free_port()
-        self.state = tmp / "state"
-        config.setdefault("watchdog", {}).update(
-            listen=f"127.0.0.1:{self.port}", state_dir=str(self.state), spread="100ms")
-        self.config_path = tmp / "watchdog.yaml"
-        self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True))
-        self.log = tmp / "daemon.log"
-        self.process: Process | None = None
+    @classmethod
+    def from_config(cls, directory: Path, document: Mapping[str, Any], *,
+                    args: Sequence[str] = (),
+                    command: Sequence[str] = (EXE, "run", "--config")) -> Self:
+        settings = {"spread": "100ms", **document.get("watchdog", {})}
+        return super().from_config(directory, {**document, "watchdog": settings}, args=args,
+                                   command=command)
 
-    def start(self) -> Watchdog:
-        exe = str(Path(sys.executable).parent / "runbook-watchdog")
-        self.process = Process([exe, "run", "--config", str(self.config_path)], self.log,
-                               env=daemon_env()).start()
-        wait_for(lambda: port_open(self.port), what="watchdog listener")
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-    def status(self) -> dict[str, Any]:
-        return dict(httpx.get(f"http://127.0.0.1:{self.port}/api/status").json())
-
-    def cli(self, *args: str) -> Any:
-        return cli(*args, "--config", str(self.config_path))
+    @property
+    def state(self) -> Path:
+        return self.dir / "state"
 
     def outbox(self) -> list[dict[str, Any]]:
         db = sqlite3.connect(f"file:{self.state / 'state.db'}?mode=ro", uri=True)
@@ -136,11 +120,3 @@ def probe(url: str, **keys: Any) -> dict[str, Any]:
     base = {"type": "http", "url": url, "interval": "300ms", "timeout": "200ms",
             "fail_after": 1, "recover_after": 1}
     return base | keys
-
-
-@pytest.fixture
-def watchdogs() -> Iterator[list[Watchdog]]:
-    started: list[Watchdog] = []
-    yield started
-    for w in started:
-        w.stop()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.notify.conftest import Watchdog, probe
 from tests.peers.receiver import Receiver
-from tests.support import HttpPeer, free_port, wait_for
+from tests.support import Daemon, HttpPeer, free_port, wait_for
 
 
 def _config(backend: HttpPeer, channels: dict[str, object], **extra: object) -> dict[str, object]:
@@ -32,11 +32,11 @@ def _outage(dog: Watchdog, backend: HttpPeer) -> dict[str, object]:
 
 
 def test_a_resolved_message_queued_while_the_channel_is_down_is_delivered_after_a_restart(
-        tmp_path: Path, peers: dict[str, HttpPeer], watchdogs: list[Watchdog]) -> None:
+        tmp_path: Path, peers: dict[str, HttpPeer], daemons: list[Daemon]) -> None:
     port = free_port()  # nothing listens here yet: the channel is down
-    dog = Watchdog(tmp_path, _config(peers["backend"],
+    dog = Watchdog.from_config(tmp_path, _config(peers["backend"],
                                      {"hook": _hook(f"http://127.0.0.1:{port}/hook")})).start()
-    watchdogs.append(dog)
+    daemons.append(dog)
     _outage(dog, peers["backend"])
     peers["backend"].set_mode("ok")
     wait_for(lambda: [(r["kind"], r["status"]) for r in dog.outbox()] ==
@@ -55,13 +55,13 @@ def test_a_resolved_message_queued_while_the_channel_is_down_is_delivered_after_
 
 def test_a_hung_receiver_delays_neither_probes_nor_other_channels_and_is_retried(
         tmp_path: Path, peers: dict[str, HttpPeer], receiver: Receiver,
-        watchdogs: list[Watchdog]) -> None:
+        daemons: list[Daemon]) -> None:
     other = Receiver(free_port()).start()
     receiver.set_mode("hang")
     try:
-        dog = Watchdog(tmp_path, _config(peers["backend"], {
+        dog = Watchdog.from_config(tmp_path, _config(peers["backend"], {
             "hung": _hook(receiver.url()), "fine": _hook(other.url())})).start()
-        watchdogs.append(dog)
+        daemons.append(dog)
         _outage(dog, peers["backend"])
         wait_for(lambda: _kinds(other) == ["started"], what="started on the working channel")
         peers["backend"].set_mode("ok")
@@ -76,10 +76,10 @@ def test_a_hung_receiver_delays_neither_probes_nor_other_channels_and_is_retried
 
 def test_a_silence_holds_the_page_and_expires_by_itself(
         tmp_path: Path, peers: dict[str, HttpPeer], receiver: Receiver,
-        watchdogs: list[Watchdog]) -> None:
-    dog = Watchdog(tmp_path, _config(peers["backend"], {"hook": _hook(receiver.url())})).start()
-    watchdogs.append(dog)
-    added = dog.cli("silence", "add", "--probe", "backend", "--for", "3s", "--reason", "deploy")
+        daemons: list[Daemon]) -> None:
+    dog = Watchdog.from_config(tmp_path, _config(peers["backend"], {"hook": _hook(receiver.url())})).start()
+    daemons.append(dog)
+    added = dog.cli("silence", "add", "--probe", "backend", "--for", "10s", "--reason", "deploy")
     assert added.returncode == 0 and added.stdout.startswith("silence #1 until ")
     assert "probe backend until" in dog.cli("silence", "list").stdout
     incident = _outage(dog, peers["backend"])
@@ -88,7 +88,7 @@ def test_a_silence_holds_the_page_and_expires_by_itself(
     assert (held["kind"], held["status"]) == ("started", "suppressed")
     assert "silenced (silence #1: deploy)" in held["note"]
     assert receiver.received == [] and dog.status()["silences"][0]["reason"] == "deploy"
-    wait_for(lambda: _kinds(receiver) == ["started"], timeout=15, what="page after expiry")
+    wait_for(lambda: _kinds(receiver) == ["started"], timeout=30, what="page after expiry")
     assert dog.cli("silence", "list").stdout.strip() == "no active silences"
     second = dog.cli("silence", "add", "--incident", str(incident["id"]), "--for", "1h",
                      "--reason", "known")
@@ -101,14 +101,14 @@ def test_a_silence_holds_the_page_and_expires_by_itself(
 
 def test_a_maintenance_window_records_the_incident_but_pages_only_after_it_ends(
         tmp_path: Path, peers: dict[str, HttpPeer], receiver: Receiver,
-        watchdogs: list[Watchdog]) -> None:
+        daemons: list[Daemon]) -> None:
     now = datetime.now(UTC)
     window = {"name": "db upgrade", "probes": ["backend"],
               "start": (now - timedelta(minutes=1)).isoformat(),
               "end": (now + timedelta(seconds=4)).isoformat()}
-    dog = Watchdog(tmp_path, _config(peers["backend"], {"hook": _hook(receiver.url())},
+    dog = Watchdog.from_config(tmp_path, _config(peers["backend"], {"hook": _hook(receiver.url())},
                                      maintenance=[window])).start()
-    watchdogs.append(dog)
+    daemons.append(dog)
     _outage(dog, peers["backend"])
     assert dog.status()["maintenance"] == ["db upgrade"]
     wait_for(lambda: dog.outbox(), what="the held message")
@@ -120,12 +120,12 @@ def test_a_maintenance_window_records_the_incident_but_pages_only_after_it_ends(
 
 def test_reminders_repeat_at_the_response_time_until_acknowledged(
         tmp_path: Path, peers: dict[str, HttpPeer], receiver: Receiver,
-        watchdogs: list[Watchdog]) -> None:
+        daemons: list[Daemon]) -> None:
     levels = {"sev1": {"meaning": "Site fully down or unable to process payments",
                        "response": "1s"}, "sev2": {"meaning": "Major feature broken"}}
-    dog = Watchdog(tmp_path, _config(peers["backend"], {"hook": _hook(receiver.url())},
+    dog = Watchdog.from_config(tmp_path, _config(peers["backend"], {"hook": _hook(receiver.url())},
                                      severity={"levels": levels})).start()
-    watchdogs.append(dog)
+    daemons.append(dog)
     incident = _outage(dog, peers["backend"])
     wait_for(lambda: _kinds(receiver)[:3] == ["started", "reminder", "reminder"],
              what="two reminders")

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from watchdog.config import load_config
-from watchdog.cron import parse_cron
-from watchdog.errors import ConfigError
-from watchdog.flapping import Flap, on_change, settled
-from watchdog.maintenance import in_maintenance, window_for
-from watchdog.messages import Templates, sev_label
-from watchdog.notify_models import FlappingConfig, MaintenanceWindow
+from watchdog.common.errors import ConfigError
+from watchdog.notification.cron import parse_cron
+from watchdog.notification.flapping import Flap, on_change, settled
+from watchdog.notification.maintenance import in_maintenance, window_for
+from watchdog.notification.messages import Templates, sev_label
+from watchdog.notification.models import FlappingConfig, MaintenanceWindow
+from watchdog.runtime.config import load_config
 
 SUNDAY_0305 = datetime(2026, 11, 29, 3, 5, tzinfo=UTC)  # a Sunday
 

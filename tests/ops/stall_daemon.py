@@ -1,6 +1,6 @@
 """Test-only launcher: the real daemon plus a `stall` probe type that blocks the event loop.
 
-`python stall_daemon.py CONFIG` runs `watchdog.daemon.Daemon` exactly as `runbook-watchdog
+`python stall_daemon.py CONFIG` runs `watchdog.runtime.daemon.Daemon` exactly as `runbook-watchdog
 run` does, except that the probe registry has one more type, injected here rather than
 declared by an entry point, so production code carries no test hook. When its trigger
 file appears, a `stall` probe blocks the whole event loop with a synchronous sleep (a
@@ -14,14 +14,13 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from watchdog.config import load_config
-from watchdog.daemon import Daemon
-from watchdog.logsetup import setup_logging
-from watchdog.observation import Observation, ok
-from watchdog.probe import ProbeContext, ProbeParams
-from watchdog.registry import PROBE_GROUP, Registry
+from watchdog.pipeline.observation import Observation, ok
+from watchdog.pipeline.probe import ProbeContext, ProbeParams, ProbeRegistry
+from watchdog.runtime.config import load_config
+from watchdog.runtime.daemon import Daemon
+from watchdog.runtime.logsetup import setup_logging
 
 
 class StallParams(ProbeParams):
@@ -51,7 +50,7 @@ class StallProbe:
 
 def main(path: str) -> int:
     setup_logging("text", "INFO")
-    types: Registry[Any] = Registry.from_entry_points(PROBE_GROUP, "probe")
+    types = ProbeRegistry.from_entry_points()
     types.register("stall", StallProbe)
     config = load_config(Path(path), probes=types)
     return asyncio.run(Daemon(config, probe_types=types).run())

@@ -6,15 +6,17 @@ import asyncio
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from tests.ops.conftest import REDIS_PASSWORD, Daemon
+from tests.ops.conftest import REDIS_PASSWORD
 from tests.peers.redis_server import RedisServer
-from tests.support import wait_for
-from watchdog.config_models import LeaseSettings
-from watchdog.lease import RedisLease
+from tests.remediation_world import DOWN, World, make_world
+from tests.support import Daemon, wait_for
+from watchdog.remediation.lease import RedisLease
+from watchdog.runtime.config_models import LeaseSettings
 
 KEY = "runbook-watchdog:lease:test"
 
@@ -22,7 +24,7 @@ KEY = "runbook-watchdog:lease:test"
 def replica(tmp_path: Path, redis: RedisServer, name: str) -> Daemon:
     lease = {"redis_url": redis.url, "password": "${LEASE_REDIS_PASSWORD}", "key": KEY,
              "ttl": "2s", "identity": name}
-    return Daemon(tmp_path, {}, name=name, settings={"lease": lease})
+    return Daemon.from_config(tmp_path / name, {"watchdog": {"lease": lease}})
 
 
 def holders(*replicas: Daemon) -> list[str]:
@@ -45,9 +47,9 @@ def test_two_daemons_one_holder_and_the_other_takes_over(
     assert "runbook_watchdog_lease_held 0.0" in metrics
 
     # The holder dies without releasing: the other takes over once the TTL has run out.
-    holder.process.signal(signal.SIGKILL)  # type: ignore[union-attr]
+    holder.signal(signal.SIGKILL)
     died = time.monotonic()
-    assert holder.process.wait(10) == -signal.SIGKILL  # type: ignore[union-attr]
+    assert holder.wait(10) == -signal.SIGKILL
     wait_for(lambda: other.status()["lease"]["held"], 15, "the takeover")
     takeover = time.monotonic() - died
     assert 0.5 < takeover < 2.0 + other_renewal(2.0) + 1.0, takeover
@@ -57,8 +59,7 @@ def test_two_daemons_one_holder_and_the_other_takes_over(
     holder.start(LEASE_REDIS_PASSWORD=REDIS_PASSWORD)
     wait_for(lambda: holder.status()["lease"]["holder"] == other.dir.name, 10, "standby")
     assert not holder.status()["lease"]["held"]
-    other.process.signal(signal.SIGTERM)  # type: ignore[union-attr]
-    assert other.process.wait(30) == 0  # type: ignore[union-attr]
+    assert other.shutdown() == 0
     wait_for(lambda: holder.status()["lease"]["held"], 10, "takeover after a clean stop")
 
     for daemon in (a, b):
@@ -72,9 +73,9 @@ def other_renewal(ttl: float) -> float:
     return ttl / 3  # the standby retries every ttl/3
 
 
-def settings(redis: RedisServer, **extra: object) -> LeaseSettings:
+def settings(redis: RedisServer, **extra: Any) -> LeaseSettings:
     return LeaseSettings(redis_url=redis.url, password=SecretStr(REDIS_PASSWORD), key=KEY,
-                         **extra)  # type: ignore[arg-type]
+                         **extra)
 
 
 def test_two_racing_holders_never_both_may_act(redis_server: RedisServer) -> None:
@@ -147,8 +148,6 @@ def test_bad_lease_keys_are_reported_with_file_and_key(tmp_path: Path) -> None:
 
 def test_two_replicas_remediators_on_one_lease_act_once_not_twice(
         tmp_path: Path, redis_server: RedisServer) -> None:
-    from tests.remediation_world import World
-    from tests.test_remediator import DOWN, make_world
 
     async def go() -> tuple[World, World]:
         leases = [RedisLease(settings(redis_server, ttl=5.0, identity=name))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import threading
 import time
@@ -14,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.conftest import Daemon, refused_probe
-from tests.support import wait_for
-from watchdog.notify import Notifier, monotonic_usec, socket_address, watchdog_interval
-from watchdog.service import summary_line
+from tests.ops.conftest import refused_probe, stall_daemon
+from tests.support import Daemon, wait_for
+from watchdog.runtime.sdnotify import SdNotifier, monotonic_usec, socket_address, watchdog_interval
+from watchdog.runtime.systemd import summary_line
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def test_an_abstract_address_gets_a_leading_nul() -> None:
 
 def test_messages_reach_a_socket_bound_to_a_path(tmp_path: Path) -> None:
     sock = NotifySocket(str(tmp_path / "notify.sock"))
-    notifier = Notifier(sock.address)
+    notifier = SdNotifier(sock.address)
     try:
         assert notifier.ready("3 probes, no open incident")
         assert notifier.status("line one\nline two")
@@ -81,14 +80,14 @@ def test_messages_reach_a_socket_bound_to_a_path(tmp_path: Path) -> None:
 
 
 def test_without_notify_socket_every_call_is_a_no_op() -> None:
-    notifier = Notifier.from_env({})
+    notifier = SdNotifier.from_env({})
     assert not notifier.enabled
     assert (notifier.ready(), notifier.watchdog(), notifier.stopping()) == (False, False, False)
 
 
 def test_a_missing_socket_is_reported_not_raised(tmp_path: Path,
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    notifier = Notifier(str(tmp_path / "nobody-listens.sock"))
+    notifier = SdNotifier(str(tmp_path / "nobody-listens.sock"))
     assert notifier.watchdog() is False
     assert notifier.watchdog() is False
     notifier.close()
@@ -120,11 +119,11 @@ def test_the_status_line_summarises_probes_and_open_incidents(
 
 def test_the_daemon_tells_systemd_its_whole_lifecycle(
         tmp_path: Path, abstract_socket: NotifySocket, daemons: list[Daemon]) -> None:
-    stall = {"type": "stall", "trigger": str(tmp_path / "stall-now"),
-             "record": str(tmp_path / "stalled"), "seconds": 2.0, "interval": "200ms",
-             "timeout": "100ms"}
-    daemon = Daemon(tmp_path, {"backend-health": refused_probe(), "stall": stall},
-                    stall_launcher=True)
+    trigger, stalled = tmp_path / "stall-now", tmp_path / "stalled"
+    stall = {"type": "stall", "trigger": str(trigger), "record": str(stalled), "seconds": 2.0,
+             "interval": "200ms", "timeout": "100ms"}
+    daemon = stall_daemon(tmp_path / "daemon", {"backend-health": refused_probe(),
+                                                "stall": stall})
     daemons.append(daemon)
     daemon.start(NOTIFY_SOCKET=abstract_socket.address, WATCHDOG_USEC="300000")
     sock = abstract_socket
@@ -136,8 +135,8 @@ def test_the_daemon_tells_systemd_its_whole_lifecycle(
     wait_for(lambda: len(sock.with_key("WATCHDOG")) >= 5, 20, "watchdog pings")
 
     # Stall the event loop for real; the pings must stop for as long as it lasts.
-    Path(stall["trigger"]).touch()
-    record = wait_for(lambda: Path(stall["record"]).read_text(), 20, "the stall to end")
+    trigger.touch()
+    record = wait_for(lambda: stalled.read_text(), 20, "the stall to end")
     began, ended = map(float, record.split())
     pings = [m.at for m in sock.with_key("WATCHDOG")]
     assert not [t for t in pings if began + 0.05 < t < ended], "pinged while stalled"
@@ -148,15 +147,14 @@ def test_the_daemon_tells_systemd_its_whole_lifecycle(
 
     # SIGHUP: RELOADING=1 with the monotonic time of the reload, then READY=1 again.
     sent_at = monotonic_usec()
-    daemon.process.signal(signal.SIGHUP)  # type: ignore[union-attr]
+    daemon.hup()
     reloading = wait_for(lambda: sock.with_key("RELOADING"), 20, "RELOADING=1")[0]
     assert sent_at <= int(reloading.fields["MONOTONIC_USEC"]) <= monotonic_usec()
     ready_again = wait_for(lambda: sock.with_key("READY", after=reloading.at), 20,
                            "READY=1 after the reload")[0]
     assert ready_again.fields["STATUS"].startswith("2 probes")
 
-    daemon.process.signal(signal.SIGTERM)  # type: ignore[union-attr]
-    assert daemon.process.wait(30) == 0  # type: ignore[union-attr]
+    assert daemon.shutdown() == 0
     stopping = sock.with_key("STOPPING")
     assert [m.fields for m in stopping] == [{"STOPPING": "1"}]
     assert not sock.with_key("WATCHDOG", after=stopping[0].at + 0.05)

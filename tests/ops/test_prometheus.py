@@ -14,8 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.ops.conftest import Daemon, refused_probe, tool
-from tests.support import ROOT, Process, free_port, port_open, wait_for
+from tests.ops.conftest import refused_probe, tool
+from tests.support import ROOT, Daemon, Process, free_port, port_open, wait_for
 
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "rules.test.yml"
@@ -47,7 +47,8 @@ def exported_names(exposition: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    started = Daemon(tmp_path_factory.mktemp("prom"), {"backend-health": refused_probe()})
+    started = Daemon.from_config(tmp_path_factory.mktemp("prom") / "daemon",
+                                  {"probes": {"backend-health": refused_probe()}})
     started.start()
     wait_for(lambda: started.status()["incidents"], 20, "an open incident")
     yield started

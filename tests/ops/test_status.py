@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ops.conftest import Daemon, chromium, refused_probe
-from tests.support import ROOT, HttpPeer, cli, free_port, wait_for
-from watchdog.statusview import render_html, render_table
+from tests.ops.conftest import chromium, refused_probe
+from tests.remediation_world import DOWN, World, make_world
+from tests.support import ROOT, Daemon, HttpPeer, cli, free_port, wait_for
+from watchdog.runtime.statusview import render_html, render_table
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 NOW = 1_800_000_000.0
@@ -92,7 +93,7 @@ def running(tmp_path: Path, http_peer: HttpPeer, daemons: list[Daemon]) -> Daemo
     probes = {"backend-health": refused_probe(severity="sev1"),
               "payments-api": {"type": "http", "url": http_peer.url(), "interval": "500ms",
                                "timeout": "300ms", "runbook": "3.4"}}
-    daemon = Daemon(tmp_path, probes)
+    daemon = Daemon.from_config(tmp_path / "daemon", {"probes": probes})
     daemons.append(daemon)
     daemon.start()
     wait_for(lambda: daemon.status()["incidents"] and all(
@@ -160,8 +161,6 @@ def test_headless_chromium_renders_the_probes_and_the_incident(running: Daemon,
 
 
 def test_budgets_and_quarantines_come_from_the_remediation_stage(tmp_path: Path) -> None:
-    from tests.remediation_world import World
-    from tests.test_remediator import DOWN, make_world
 
     async def go() -> World:
         world = make_world(tmp_path)

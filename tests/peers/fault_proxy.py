@@ -27,7 +27,9 @@ import contextlib
 import socket
 import struct
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 MODES = ("pass", "latency", "reset", "blackhole", "drip", "half_open", "refuse")
 
@@ -69,8 +71,8 @@ class FaultProxy:
         self._thread.join(5)
         self._loop.close()
 
-    def _call(self, coro: object) -> None:
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
+    def _call(self, coro: Coroutine[Any, Any, object]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     # -- the proxy (on its own loop) ------------------------------------------------------
     async def _listen(self) -> None:

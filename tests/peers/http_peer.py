@@ -16,6 +16,7 @@ Routes:
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import threading
 import time
@@ -98,11 +99,22 @@ class Handler(BaseHTTPRequestHandler):
         FOREVER.wait()
 
 
-def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+def serve(handler: type[BaseHTTPRequestHandler], port: int,
+          tls: tuple[str, str] | None = None) -> None:
+    """Serve `handler` on 127.0.0.1:`port` (over TLS with `tls`: certificate and key
+    files) until killed; the peers' shared main loop."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print("ready", flush=True)
     server.serve_forever()
+
+
+def main() -> None:
+    serve(Handler, int(sys.argv[1]))
 
 
 if __name__ == "__main__":

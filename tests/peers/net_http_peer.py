@@ -18,14 +18,16 @@ With CERT_PEM and KEY_PEM the server speaks TLS only.
 from __future__ import annotations
 
 import json
-import ssl
 import sys
 import threading
 from collections import Counter
-from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from http_peer import FOREVER, STATE, Handler
+if TYPE_CHECKING:  # run as a script, next to http_peer.py
+    from tests.peers.http_peer import FOREVER, STATE, Handler, serve
+else:
+    from http_peer import FOREVER, STATE, Handler, serve
 
 API_KEY = sys.argv[2] if len(sys.argv) > 2 else ""
 SEEN: Counter[str] = Counter()
@@ -84,14 +86,7 @@ class NetHandler(Handler):
 
 
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), NetHandler)
-    server.daemon_threads = True
-    if len(sys.argv) > 4:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(sys.argv[3], sys.argv[4])
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    print("ready", flush=True)
-    server.serve_forever()
+    serve(NetHandler, int(sys.argv[1]), (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else None)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ with different content (a new image ID), to play a deploy.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -31,8 +32,8 @@ from typing import Any
 import docker
 import docker.errors
 
-from probes._docker import connect
 from tests.support import Process, wait_for
+from watchdog.peers.docker import connect
 
 CONTAINERS_CONF = """\
 [containers]
@@ -151,7 +152,8 @@ class PodmanPeer:
     def remove_containers(self) -> None:
         for container in self.client().containers.list(all=True):
             if container.name.startswith(self.prefix):
-                wait_for(lambda c=container.id: self.removed(c), what="container removed")
+                wait_for(functools.partial(self.removed, container.id),
+                         what="container removed")
 
 
 def _rootfs(files: dict[str, str]) -> bytes:

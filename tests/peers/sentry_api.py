@@ -28,9 +28,14 @@ import threading
 import time
 import zlib
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+if TYPE_CHECKING:  # run as a script, next to http_peer.py
+    from tests.peers.http_peer import serve
+else:
+    from http_peer import serve
 
 LOCK = threading.Lock()
 STATE: dict[str, Any] = {"org": "acme", "project": "backend", "issues": [], "events": [],
@@ -179,10 +184,7 @@ def _issue(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
-    server.daemon_threads = True
-    print("ready", flush=True)
-    server.serve_forever()
+    serve(Handler, int(sys.argv[1]))
 
 
 if __name__ == "__main__":

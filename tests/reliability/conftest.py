@@ -13,9 +13,6 @@ per distinct `last_run`), so tests wait for an observed cause instead of sleepin
 from __future__ import annotations
 
 import contextlib
-import json
-import signal
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.network.conftest import (
     SMTP_PASSWORD,
@@ -40,7 +36,7 @@ from tests.peers.fault_proxy import FaultProxy
 from tests.peers.podman import PodmanPeer
 from tests.peers.receiver import Receiver
 from tests.peers.redis_server import RedisServer
-from tests.support import HttpPeer, Process, daemon_env, free_port, wait_for
+from tests.support import Daemon, HttpPeer, free_port, wait_for
 
 SECRETS = {
     "web": "sec-web-header-7Qx1",
@@ -53,7 +49,6 @@ SECRETS = {
     "telegram": "sec-tg-token-3Jb8",
 }
 INTERVAL = 0.5
-EXE = str(Path(sys.executable).parent / "runbook-watchdog")
 
 
 @dataclass(frozen=True)
@@ -114,47 +109,6 @@ class Watcher:
             raise AssertionError(f"{exc}; seen since: {runs}") from None
 
 
-class Daemon:
-    def __init__(self, tmp: Path, config: Path, port: int) -> None:
-        self.config, self.port, self.log = config, port, tmp / "daemon.jsonl"
-        self.process = Process([EXE, "run", "--config", str(config), "--log-format", "json"],
-                               self.log, env=daemon_env())
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def start(self) -> Daemon:
-        self.process.start()
-        try:
-            wait_for(lambda: httpx.get(self.url("/healthz")).status_code == 200,
-                     what="daemon up")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{self.process.output()[-3000:]}") from None
-        return self
-
-    def status(self) -> dict[str, Any]:
-        return httpx.get(self.url("/api/status")).json()  # type: ignore[no-any-return]
-
-    def metric(self, name: str, **labels: str) -> float | None:
-        text = httpx.get(self.url("/metrics")).text
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v
-                                               for k, v in labels.items()):
-                    return float(sample.value)
-        return None
-
-    def hup(self) -> None:
-        self.process.signal(signal.SIGHUP)
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        lines = []
-        for line in self.process.output().splitlines():
-            with contextlib.suppress(ValueError):
-                lines.append(json.loads(line))
-        return lines
-
-
 @dataclass
 class Stack:
     tmp: Path
@@ -169,9 +123,18 @@ class Stack:
     container: str
     receiver: Receiver
     proxies: dict[str, FaultProxy]
-    daemon: Daemon | None = None
-    watcher: Watcher | None = None
     config_text: str = ""
+    started: tuple[Daemon, Watcher] | None = None  # by the `stack` fixture
+
+    @property
+    def daemon(self) -> Daemon:
+        assert self.started is not None, "the stack fixture starts the daemon"
+        return self.started[0]
+
+    @property
+    def watcher(self) -> Watcher:
+        assert self.started is not None, "the stack fixture starts the daemon"
+        return self.started[1]
 
     @property
     def state(self) -> Path:
@@ -323,10 +286,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, podman: PodmanPeer) -> Itera
         config = tmp / "watchdog.yaml"
         config.write_text(s.config_text)
         port = int(s.config_text.split("listen: 127.0.0.1:")[1].split()[0])
-        s.daemon = Daemon(tmp, config, port).start()
-        s.watcher = Watcher(s.daemon.url("/api/status")).start()
+        daemon = Daemon(config, port, tmp / "daemon.jsonl", args=("--log-format", "json"))
+        daemon.start()
+        watcher = Watcher(daemon.url("/api/status")).start()
+        s.started = (daemon, watcher)
         try:
             yield s
         finally:
-            s.watcher.stop()
-            s.daemon.process.stop()
+            watcher.stop()
+            daemon.stop()

@@ -29,13 +29,13 @@ from typing import Any
 from remediations.block_ip import BlockIp
 from tests.remediation_world import World
 from tests.support import PEERS
-from watchdog.channels.http import WebhookSender
-from watchdog.classifier import Transition
-from watchdog.incidents import IncidentBook
-from watchdog.journal import Ledger
-from watchdog.notifications import Notifier
-from watchdog.notify_store import NotifyStore
-from watchdog.observation import Observation, Status, ok
+from watchdog.notification.channels.http import WebhookSender
+from watchdog.notification.stage import NotificationStage
+from watchdog.notification.store import NotifyStore
+from watchdog.pipeline.classifier import Transition
+from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.observation import Observation, Status, ok
+from watchdog.remediation.journal import Ledger
 
 OFFENDER = "45.155.205.7"
 CONFIG = """\
@@ -150,7 +150,7 @@ class Life:
                              rules=tmp / "rules", hook=hook)
         self.world = World(tmp, text, {"block_ip": BlockIp})
         w = self.world
-        self.notifier = Notifier(w.config, w.store, w.engine, w.clock)
+        self.notifier = NotificationStage(w.config, w.store, w.engine, w.clock)
         w.engine.subscribers.insert(0, self.notifier.on_result)  # as the daemon orders them
 
     async def delivered(self) -> None:

@@ -25,12 +25,13 @@ from probes.http import HttpProbe
 from probes.logs import LogsProbe
 from probes.redis import RedisProbe
 from tests.support import run_probe
-from watchdog.config import load_config
-from watchdog.errors import ConfigError
-from watchdog.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
+from watchdog.common.errors import ConfigError
+from watchdog.pipeline.probe import ProbeRegistry
+from watchdog.remediation.contract import RemediationRegistry
+from watchdog.runtime.config import load_config
 
-PROBES = Registry.from_entry_points(PROBE_GROUP, "probe")
-REMEDIATIONS = Registry.from_entry_points(REMEDIATION_GROUP, "remediation")
+PROBES = ProbeRegistry.from_entry_points()
+REMEDIATIONS = RemediationRegistry.from_entry_points()
 TYPES = ["http", "redis", "mongo", "smtp", "container", "deploy", "logs", "disk", "file_age",
          "access_log", "shkeeper", "mail_dns", "sentry", "nginx_websocket", "reconnect_rate",
          "nope"]

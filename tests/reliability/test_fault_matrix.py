@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.network.conftest import NetHttpPeer
 from tests.reliability.conftest import INTERVAL, SECRETS, Stack
 from tests.support import port_open, wait_for
 
@@ -43,12 +44,12 @@ def proxy(name: str, mode: str, delay: float | None = None) -> tuple[Step, Step]
 
 
 def peer_mode(mode: str, tls: bool = False) -> tuple[Step, Step]:
-    def peer(s: Stack):  # type: ignore[no-untyped-def]
+    def peer(s: Stack) -> NetHttpPeer:
         return s.tls_web if tls else s.web
     return (lambda s: peer(s).set_mode(mode)), (lambda s: _unhang(peer(s)))
 
 
-def _unhang(peer) -> None:  # type: ignore[no-untyped-def]
+def _unhang(peer: NetHttpPeer) -> None:
     # A hung handler holds its thread until the peer stops: a restart clears it.
     peer.process.stop()
     wait_for(lambda: not port_open(peer.port), what="peer stopped")
@@ -71,7 +72,7 @@ def redis_back(s: Stack) -> None:
 
 def redis_frozen(s: Stack) -> None:
     # DEBUG SLEEP blocks the whole server, as a fork under memory pressure does.
-    threading.Thread(target=lambda: s.redis.client().execute_command("DEBUG", "SLEEP", "3"),
+    threading.Thread(target=lambda: s.redis.cli("DEBUG", "SLEEP", "3"),
                      daemon=True).start()
 
 
@@ -82,7 +83,7 @@ def redis_answers(s: Stack) -> None:
 def redis_password_rotated(s: Stack) -> None:
     client = s.redis.client()
     client.config_set("requirepass", "rotated-elsewhere")
-    client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    client.client_kill_filter(_type="normal", skipme=True)
 
 
 def redis_password_restored(s: Stack) -> None:
@@ -187,10 +188,8 @@ FAULTS = [
 ]
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("fault", FAULTS, ids=str)
 def test_fault_is_classified_and_recovers(stack: Stack, fault: Fault) -> None:
-    assert stack.watcher is not None
     stack.watcher.wait_cause(fault.probe, "ok", "ok", after=time.time() - 60)
     injected = time.time()
     fault.inject(stack)
@@ -202,9 +201,7 @@ def test_fault_is_classified_and_recovers(stack: Stack, fault: Fault) -> None:
     stack.watcher.wait_cause(fault.probe, "ok", "ok", after=cleared, timeout=30)
 
 
-@pytest.mark.integration
 def test_mongo_flapping_is_reported_once_as_flapping(stack: Stack) -> None:
-    assert stack.watcher is not None
     started = time.time()
     for _ in range(3):
         down = time.time()
@@ -221,15 +218,12 @@ def test_mongo_flapping_is_reported_once_as_flapping(stack: Stack) -> None:
     assert hooks, "the first outage was paged"
 
 
-@pytest.mark.integration
 def test_unresolvable_name_is_dns(stack: Stack) -> None:
-    assert stack.watcher is not None
     stack.watcher.wait_cause("edge-dns", "failed", "dns", after=time.time() - 60)
 
 
 def test_schedule_held_through_the_matrix(stack: Stack) -> None:
     """The control probe ran on time all along: no skipped run, no late run, no gap."""
-    assert stack.watcher is not None and stack.daemon is not None
     runs = stack.watcher.runs["control"]
     assert len(runs) > 20
     assert all(r.status == "ok" for r in runs)
@@ -250,14 +244,12 @@ db.execute("ROLLBACK")
 """
 
 
-@pytest.mark.integration
 def test_state_database_locked_by_another_process(stack: Stack) -> None:
     """Another process holds the database's write lock while the web service breaks: the
     daemon keeps its schedule, and the incident is opened once the lock is released."""
     import subprocess
     import sys
 
-    assert stack.watcher is not None and stack.daemon is not None
     with subprocess.Popen([sys.executable, "-c", LOCKER, str(stack.state / "state.db")],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as locker:
         assert locker.stdin is not None and locker.stdout is not None
@@ -265,7 +257,7 @@ def test_state_database_locked_by_another_process(stack: Stack) -> None:
             assert locker.stdout.readline().strip() == "locked"
             locked = time.time()
             stack.web.set_mode("503")
-            wait_for(lambda: len(stack.watcher.since("control", locked)) >= 8,  # type: ignore[union-attr]
+            wait_for(lambda: len(stack.watcher.since("control", locked)) >= 8,
                      what="four seconds of control runs under the lock")
         finally:
             locker.stdin.write("\n")
@@ -273,7 +265,7 @@ def test_state_database_locked_by_another_process(stack: Stack) -> None:
             locker.wait(10)
     released = time.time()
     run = stack.watcher.wait_cause("web", "failed", "bad_status", after=released)
-    wait_for(lambda: any(i["probe"] == "web" for i in stack.daemon.status()["incidents"]),  # type: ignore[union-attr]
+    wait_for(lambda: any(i["probe"] == "web" for i in stack.daemon.status()["incidents"]),
              what="the web incident opened after the lock")
     stack.web.set_mode("ok")
     stack.watcher.wait_cause("web", "ok", "ok", after=run.at)
@@ -281,49 +273,39 @@ def test_state_database_locked_by_another_process(stack: Stack) -> None:
     assert max(r.lateness for r in under_lock) < 0.25
 
 
-def _reload_rejected(stack: Stack, before: float) -> None:
-    assert stack.daemon is not None and stack.watcher is not None
-    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 0,  # type: ignore[union-attr]
-             what="the reload to be rejected")
-    # The old config keeps running: every probe still runs on schedule.
-    rejected = time.time()
-    wait_for(lambda: len(stack.watcher.since("control", rejected)) >= 2,  # type: ignore[union-attr]
-             what="control runs after the rejected reload")
-    assert max(r.lateness for r in stack.watcher.since("control", before)) < 0.25
+def _bad_config_on_sighup(stack: Stack, break_config: Callable[[Path], object],
+                          logged: str) -> None:
+    """SIGHUP with a config file spoiled by `break_config`: the reload is rejected (an
+    error mentioning `logged`), the old config keeps running on schedule, and the next
+    SIGHUP with the file restored reloads."""
+    before = time.time()
+    break_config(stack.daemon.config)
+    try:
+        stack.daemon.hup()
+        wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful")
+                 == 0, what="the reload to be rejected")
+        # The old config keeps running: every probe still runs on schedule.
+        rejected = time.time()
+        wait_for(lambda: len(stack.watcher.since("control", rejected)) >= 2,
+                 what="control runs after the rejected reload")
+        assert max(r.lateness for r in stack.watcher.since("control", before)) < 0.25
+    finally:
+        stack.daemon.config.write_text(stack.config_text)
+    errors = [line["msg"] for line in stack.daemon.log_lines() if line["level"] == "error"]
+    assert any("reload rejected" in m and logged in m for m in errors), errors[-5:]
+    stack.daemon.hup()
+    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 1,
+             what="a good reload")
 
 
-@pytest.mark.integration
 def test_config_deleted_before_sighup_keeps_the_running_config(stack: Stack) -> None:
-    assert stack.daemon is not None
-    before = time.time()
-    stack.daemon.config.unlink()
-    try:
-        stack.daemon.hup()
-        _reload_rejected(stack, before)
-    finally:
-        stack.daemon.config.write_text(stack.config_text)
-    errors = [line["msg"] for line in stack.daemon.log_lines() if line["level"] == "error"]
-    assert any("reload rejected" in m and "cannot read" in m for m in errors), errors[-5:]
-    stack.daemon.hup()
-    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 1,  # type: ignore[union-attr]
-             what="a good reload")
+    _bad_config_on_sighup(stack, Path.unlink, "cannot read")
 
 
-@pytest.mark.integration
 def test_config_syntax_error_on_sighup_keeps_the_running_config(stack: Stack) -> None:
-    assert stack.daemon is not None
-    before = time.time()
-    stack.daemon.config.write_text(stack.config_text + "probes: [unclosed\n")
-    try:
-        stack.daemon.hup()
-        _reload_rejected(stack, before)
-    finally:
-        stack.daemon.config.write_text(stack.config_text)
-    errors = [line["msg"] for line in stack.daemon.log_lines() if line["level"] == "error"]
-    assert any("reload rejected" in m and "watchdog.yaml" in m for m in errors), errors[-5:]
-    stack.daemon.hup()
-    wait_for(lambda: stack.daemon.metric("runbook_watchdog_config_last_reload_successful") == 1,  # type: ignore[union-attr]
-             what="a good reload")
+    _bad_config_on_sighup(
+        stack, lambda path: path.write_text(stack.config_text + "probes: [unclosed\n"),
+        "watchdog.yaml")
 
 
 def _database_text(path: Path) -> str:
@@ -344,9 +326,8 @@ def test_no_secret_in_any_output_after_the_matrix(stack: Stack) -> None:
 
     from tests.support import cli
 
-    assert stack.daemon is not None
     outputs: dict[str, str] = {
-        "json log": stack.daemon.process.output(),
+        "json log": stack.daemon.output(),
         "/metrics": httpx.get(stack.daemon.url("/metrics")).text,
         "/api/status": httpx.get(stack.daemon.url("/api/status")).text,
         "status page /": httpx.get(stack.daemon.url("/")).text,

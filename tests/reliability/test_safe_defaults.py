@@ -5,17 +5,17 @@ from __future__ import annotations
 import ast
 import contextlib
 import stat
-import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import ROOT, HttpPeer, Process, daemon_env, free_port, wait_for
-from watchdog.config_models import WatchdogSettings
-from watchdog.journal import Entry, Ledger
-from watchdog.state import StateStore
+from tests.support import ROOT, Daemon, HttpPeer, free_port
+from watchdog.common.state import StateStore
+from watchdog.remediation.journal import Entry, Ledger
+from watchdog.runtime.config_models import WatchdogSettings
 
 
 def test_listener_defaults_to_loopback() -> None:
@@ -52,7 +52,7 @@ def test_state_and_audit_files_are_0600_in_a_0700_directory(tmp_path: Path) -> N
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     tmp_path = tmp_path_factory.mktemp("defaults")
     http_peer = HttpPeer(tmp_path).start()
     port = free_port()
@@ -62,15 +62,11 @@ def daemon(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
         probes:
           web: {{type: http, url: "{http_peer.url()}", interval: 500ms, timeout: 300ms}}
         """))
-    exe = Path(sys.executable).parent / "runbook-watchdog"
-    process = Process([str(exe), "run", "--config", str(config)], tmp_path / "d.log",
-                      env=daemon_env())
+    daemon = Daemon(config, port, tmp_path / "d.log")
     with contextlib.ExitStack() as stack:
         stack.callback(http_peer.stop)
-        process.start()
-        stack.callback(process.stop)
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200,
-                 what="daemon up")
+        stack.callback(daemon.stop)
+        daemon.start()
         yield port
 
 

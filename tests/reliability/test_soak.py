@@ -21,9 +21,9 @@ from tests.peers.fault_proxy import FaultProxy
 from tests.peers.receiver import Receiver
 from tests.peers.redis_server import PASSWORD, RedisServer
 from tests.support import HttpPeer, free_port
-from watchdog.clock import ManualClock, settle
-from watchdog.config import load_config
-from watchdog.daemon import Daemon
+from watchdog.common.clock import ManualClock, settle
+from watchdog.runtime.config import load_config
+from watchdog.runtime.daemon import Daemon
 
 MINUTES = 12
 CYCLE = 30  # seconds of clock time per fault phase

@@ -15,23 +15,24 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from probes.http import HttpProbe
+from probes.http import HttpParams, HttpProbe
 from tests.peers.receiver import Receiver
-from tests.support import HttpPeer, Process, cli, daemon_env, free_port, wait_for
-from watchdog.channels.http import WebhookSender
-from watchdog.clock import SystemClock
-from watchdog.config import load_config
-from watchdog.delivery import Dispatcher
-from watchdog.engine import Engine
-from watchdog.incidents import IncidentBook
-from watchdog.journal import Entry, Ledger
-from watchdog.messages import Message
-from watchdog.metrics import Metrics
-from watchdog.notify_models import WebhookChannel
-from watchdog.notify_store import NotifyStore
-from watchdog.probe import ProbeContext, Resources
-from watchdog.scheduler import Job, Scheduler
-from watchdog.state import StateStore
+from tests.support import Daemon, HttpPeer, cli, free_port, until, wait_for
+from watchdog.common.clock import Clock, SystemClock
+from watchdog.common.state import StateStore
+from watchdog.notification.channels.http import WebhookSender
+from watchdog.notification.delivery import Dispatcher
+from watchdog.notification.messages import Message
+from watchdog.notification.models import WebhookChannel
+from watchdog.notification.store import NotifyStore, Queued
+from watchdog.pipeline.engine import PipelineEngine
+from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.observation import Observation
+from watchdog.pipeline.probe import ProbeContext, Resources
+from watchdog.pipeline.scheduler import Job, ProbeScheduler, RunInfo
+from watchdog.remediation.journal import Entry, Ledger
+from watchdog.runtime.config import load_config
+from watchdog.runtime.metrics import Metrics
 
 
 def config(tmp: Path, peer: HttpPeer, state: Path, port: int | None = None) -> Path:
@@ -67,14 +68,12 @@ def test_corrupt_state_database_is_set_aside_and_a_fresh_one_started(
     (state / "state.db").write_bytes(garbage)
     port = free_port()
     path = config(tmp_path, http_peer, state, port)
-    exe = Path(__import__("sys").executable).parent / "runbook-watchdog"
-    daemon = Process([str(exe), "run", "--config", str(path)], tmp_path / "daemon.log",
-                     env=daemon_env())
+    daemon = Daemon(path, port, tmp_path / "daemon.log")
     with contextlib.ExitStack() as stack:
-        daemon.start()
         stack.callback(daemon.stop)
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/api/status").json()["probes"][0]
-                 ["status"] == "ok", what="the daemon running on a fresh database")
+        daemon.start()
+        wait_for(lambda: daemon.status()["probes"][0]["status"] == "ok",
+                 what="the daemon running on a fresh database")
     [aside] = state.glob("state.db.corrupt-*")
     assert aside.read_bytes() == garbage, "the corrupt file is kept as it was"
     log = daemon.output()
@@ -89,7 +88,7 @@ def test_corrupt_state_database_is_set_aside_and_a_fresh_one_started(
 def test_locked_database_is_not_mistaken_for_a_corrupt_one(tmp_path: Path) -> None:
     import sqlite3
 
-    from watchdog.errors import StateError
+    from watchdog.common.errors import StateError
 
     state = tmp_path / "state"
     StateStore.in_state_dir(state).close()
@@ -164,17 +163,19 @@ def test_wall_clock_jump_keeps_the_schedule_and_durations(tmp_path: Path,
 
     async def go() -> IncidentBook:
         store = StateStore.in_state_dir(tmp_path / "state")
-        engine = Engine(cfg, IncidentBook(store), Metrics(CollectorRegistry()), clock.time)
+        engine = PipelineEngine(cfg, IncidentBook(store), Metrics(CollectorRegistry()), clock.time)
         resources = Resources(cfg.watchdog, store, clock)
-        probe = HttpProbe(cfg.probes["backend-health"].params,  # type: ignore[arg-type]
+        params = cfg.probes["backend-health"].params
+        assert isinstance(params, HttpParams)
+        probe = HttpProbe(params,
                           ProbeContext("backend-health", 0.3, resources))
         skipped: list[int] = []
 
-        def on_result(job, obs, info):  # type: ignore[no-untyped-def]
+        def on_result(job: Job, obs: Observation, info: RunInfo) -> None:
             runs.append(info.lateness)
             engine.on_result(job, obs, info)
 
-        scheduler = Scheduler(clock, on_result, spread=0, on_skip=lambda j, n: skipped.append(n))
+        scheduler = ProbeScheduler(clock, on_result, spread=0, on_skip=lambda j, n: skipped.append(n))
         scheduler.start([Job("backend-health", probe, 0.2, 0.15)])
         await until(lambda: len(runs) >= 3)
         http_peer.set_mode("503")
@@ -197,12 +198,18 @@ def test_wall_clock_jump_keeps_the_schedule_and_durations(tmp_path: Path,
     assert incident.duration is not None and incident.duration >= 0, incident.duration
 
 
-async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
+async def deliver(store: NotifyStore, clock: Clock, retry_after: float,
+                  receiver: Receiver) -> None:
+    """Run the outbox's dispatcher, one webhook channel `oncall` to `receiver`, until the
+    receiver has something."""
+    channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))
+    async with httpx.AsyncClient() as http:
+        dispatcher = Dispatcher(store, clock, retry_after, lambda name, cfg: None)
+        dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
+        try:
+            await until(lambda: receiver.received)
+        finally:
+            await dispatcher.stop()
 
 
 def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
@@ -216,14 +223,7 @@ def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
         item = store.enqueue("oncall", message, clock.time())
         store.postpone(item, clock.time() + 30, "receiver was down")
         clock.offset = -3600.0
-        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))  # type: ignore[arg-type]
-        async with httpx.AsyncClient() as http:
-            dispatcher = Dispatcher(store, clock, 1.0, lambda name, cfg: None)
-            dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
-            try:
-                await until(lambda: receiver.received)
-            finally:
-                await dispatcher.stop()
+        await deliver(store, clock, 1.0, receiver)
 
     try:
         asyncio.run(go())
@@ -235,7 +235,7 @@ def test_wall_clock_set_back_does_not_hold_a_retry(tmp_path: Path) -> None:
 def test_a_database_error_does_not_end_a_channels_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
     """The outbox read fails once (the database locked by another process): the channel's
     delivery task carries on and sends the message when the database answers again."""
-    from watchdog.errors import StateError
+    from watchdog.common.errors import StateError
 
     receiver = Receiver(free_port()).start()
     clock = SystemClock()
@@ -246,20 +246,13 @@ def test_a_database_error_does_not_end_a_channels_delivery(monkeypatch: pytest.M
                       clock.time())
         real_head, failures = store.head, [StateError("state database is locked")]
 
-        def head(channel: str):  # type: ignore[no-untyped-def]
+        def head(channel: str) -> Queued | None:
             if failures:
                 raise failures.pop()
             return real_head(channel)
 
         monkeypatch.setattr(store, "head", head)
-        channel = WebhookChannel(type="webhook", url=receiver.url("/hook"))  # type: ignore[arg-type]
-        async with httpx.AsyncClient() as http:
-            dispatcher = Dispatcher(store, clock, 0.05, lambda name, cfg: None)
-            dispatcher.start({"oncall": (channel, WebhookSender(channel, http))})
-            try:
-                await until(lambda: receiver.received)
-            finally:
-                await dispatcher.stop()
+        await deliver(store, clock, 0.05, receiver)
 
     try:
         asyncio.run(go())

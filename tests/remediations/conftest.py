@@ -4,6 +4,8 @@ real wall-clock time, so the engine's timestamps (creation, StartedAt) line up w
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import subprocess
 import time
 import uuid
@@ -19,8 +21,9 @@ from probes.deploy import DeployProbe
 from tests.peers.podman import PodmanPeer
 from tests.remediation_world import World
 from tests.support import free_port, wait_for
-from watchdog.clock import ManualClock
-from watchdog.probe import ProbeContext
+from watchdog.common.clock import ManualClock
+from watchdog.pipeline.observation import Observation
+from watchdog.pipeline.probe import ProbeContext
 
 # The app reads its port from the environment, so a recreated container keeps serving on it.
 GOOD = "exec httpd -f -p 127.0.0.1:$PORT -h /www\n"
@@ -93,7 +96,7 @@ class App:
         client = self.podman.client()
         for container in client.containers.list(all=True):
             if container.name.startswith(self.name):
-                wait_for(lambda c=container.id: self.podman.removed(c), what="removed")
+                wait_for(functools.partial(self.podman.removed, container.id), what="removed")
 
 
 @pytest.fixture
@@ -129,6 +132,22 @@ async def record_deploys(world: World, *containers: str) -> None:
 
 async def close_actions(world: World) -> None:
     await world.remediator.aclose()
+
+
+def act(world: World, obs: Observation, *probes: str, close: bool = False) -> World:
+    """In a fresh event loop: `obs` from each of `probes` as if it had just run, and every
+    decision run to its end; `close`: then close the actions (their Docker clients)."""
+    async def go() -> World:
+        try:
+            for probe in probes:
+                await world.observe(probe, obs, then=0)
+            await world.finish()
+        finally:
+            if close:
+                await close_actions(world)
+        return world
+
+    return asyncio.run(go())
 
 
 def journal(world: World) -> list[dict[str, Any]]:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 from remediations.block_ip import BlockIp
-from tests.remediation_world import World
+from tests.remediation_world import World, world_settings
+from tests.remediations.conftest import act
 from tests.support import PEERS
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
-watchdog:
-  state_dir: {tmp}/state
-  kill_switch: {tmp}/kill
 probes:
   access-log: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1, severity: sev3}}
 remediations:
@@ -33,8 +30,8 @@ remediations:
 
 
 def world(tmp: Path, **changes: str) -> World:
-    text = CONFIG.format(tmp=tmp, py=sys.executable, ufw=PEERS / "fake_ufw.py",
-                         state=tmp / "rules")
+    text = world_settings(tmp) + CONFIG.format(py=sys.executable, ufw=PEERS / "fake_ufw.py",
+                                              state=tmp / "rules")
     for old, new in changes.items():
         text = text.replace(old, new)
     return World(tmp, text, {"block_ip": BlockIp})
@@ -46,12 +43,7 @@ def abuse(*ips: str) -> Observation:
 
 
 def run(w: World, obs: Observation) -> World:
-    async def go() -> World:
-        await w.observe("access-log", obs, then=0)
-        await w.finish()
-        return w
-
-    return asyncio.run(go())
+    return act(w, obs, "access-log")
 
 
 def test_public_offenders_are_blocked_and_verified(tmp_path: Path) -> None:

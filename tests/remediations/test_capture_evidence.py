@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import stat
 from collections.abc import Iterator
@@ -12,14 +11,11 @@ import pytest
 
 from remediations.capture_evidence import CaptureEvidence
 from tests.peers.podman import PodmanPeer
-from tests.remediation_world import World
-from watchdog.observation import Observation, Status
+from tests.remediation_world import World, world_settings
+from tests.remediations.conftest import act
+from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
-watchdog:
-  state_dir: {tmp}/state
-  kill_switch: {tmp}/kill
-  docker_url: {docker}
 probes:
   backend-health: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1, severity: sev1}}
   redis: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
@@ -58,18 +54,12 @@ def world(tmp: Path, engine: PodmanPeer, container: str) -> World:
     (tmp / "access.log").write_text("".join(
         f'203.0.113.{i % 7} - - [27/Nov/2026:14:00:{i % 60:02d} +0000] "GET /api/x HTTP/1.1" '
         f'200 12\n' for i in range(3000)))
-    text = CONFIG.format(tmp=tmp, docker=engine.url, container=container)
+    text = world_settings(tmp, engine.url) + CONFIG.format(tmp=tmp, container=container)
     return World(tmp, text, {"capture_evidence": CaptureEvidence})
 
 
 def open_incidents(w: World, *probes: str) -> World:
-    async def go() -> World:
-        for probe in probes:
-            await w.observe(probe, DOWN, then=0)
-        await w.finish()
-        return w
-
-    return asyncio.run(go())
+    return act(w, DOWN, *probes)
 
 
 def test_evidence_is_saved_when_an_incident_opens(tmp_path: Path, engine: PodmanPeer,

@@ -7,8 +7,6 @@ real container on Podman's API that must not be touched.
 from __future__ import annotations
 
 import json
-import signal
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 
 from tests.network.conftest import NxMongo
 from tests.peers.podman import PodmanPeer
-from tests.support import HttpPeer, Process, cli, daemon_env, free_port, wait_for
+from tests.support import Daemon, HttpPeer, cli, free_port, wait_for
 
 
 @pytest.fixture
@@ -81,7 +79,8 @@ def audit(tmp: Path) -> list[dict[str, Any]]:
 
 def incidents(cfg: Path) -> list[dict[str, Any]]:
     out = cli("incidents", "--all", "--format", "json", "--config", str(cfg))
-    return json.loads(out.stdout) if out.returncode == 0 else []  # type: ignore[no-any-return]
+    rows: list[dict[str, Any]] = json.loads(out.stdout) if out.returncode == 0 else []
+    return rows
 
 
 def runs(port: int, probe: str) -> float:
@@ -101,9 +100,7 @@ def test_mongo_down_no_backend_action_and_one_grouped_incident(
     started = podman.attrs("dep-backend")["State"]["StartedAt"]
     port, cfg = free_port(), tmp_path / "watchdog.yaml"
     cfg.write_text(config(tmp_path, port, mongo, http_peer, podman.url, backend))
-    exe = str(Path(sys.executable).parent / "runbook-watchdog")
-    daemon = Process([exe, "run", "--config", str(cfg)], tmp_path / "daemon.log",
-                     env=daemon_env()).start()
+    daemon = Daemon(cfg, port, tmp_path / "daemon.log").start()
     try:
         skipped = wait_for(lambda: {e["remediation"] for e in audit(tmp_path)
                                     if e["decision"] == "skipped"} >=
@@ -130,7 +127,6 @@ def test_mongo_down_no_backend_action_and_one_grouped_incident(
         wait_for(lambda: all(i["status"] == "resolved" for i in incidents(cfg)), timeout=60,
                  what="both incidents to resolve")
     finally:
-        daemon.signal(signal.SIGTERM)
-        assert daemon.wait(30) == 0
+        assert daemon.shutdown() == 0
         mongo.stop()
     assert "acted" not in {e["decision"] for e in audit(tmp_path)}

@@ -3,7 +3,7 @@ see the session engine other tests use) and real log files."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,16 +13,12 @@ import pytest
 from probes.deploy import NS, DeployRecord
 from remediations.disk_cleanup import DiskCleanup
 from tests.peers.podman import PodmanPeer, podman_peer
-from tests.remediation_world import World
-from tests.remediations.conftest import close_actions, real_time_clock
+from tests.remediation_world import World, world_settings
+from tests.remediations.conftest import act, real_time_clock
 from tests.support import wait_for
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
-watchdog:
-  state_dir: {tmp}/state
-  kill_switch: {tmp}/kill
-  docker_url: {url}
 probes:
   docker-disk: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
 remediations:
@@ -47,6 +43,10 @@ def engine() -> Iterator[PodmanPeer]:
         yield peer
 
 
+def exited(peer: PodmanPeer, short: str) -> bool:
+    return bool(peer.attrs(short)["State"]["Status"] == "exited")
+
+
 class Host:
     """Stopped containers, dangling images and big logs, some of them protected."""
 
@@ -54,7 +54,7 @@ class Host:
         self.tmp, self.peer = tmp, peer
         for short, cmd in (("junk", "exit 1"), ("watched", "exit 2"), ("watchtower", "exit 0")):
             peer.run(short, ["sh", "-c", cmd])
-            wait_for(lambda s=short: peer.attrs(s)["State"]["Status"] == "exited")
+            wait_for(functools.partial(exited, peer, short))
         peer.run("chatty", ["sh", "-c", "seq 1 5000; sleep 3600"])
         self.container_log = str(peer.attrs("chatty")["LogPath"])
         wait_for(lambda: Path(self.container_log).stat().st_size > 10_000, what="log written")
@@ -65,8 +65,8 @@ class Host:
         (tmp / "logs" / "small.log").write_text("y" * 100)
 
     def world(self, mode: str = "auto") -> World:
-        text = CONFIG.format(tmp=self.tmp, url=self.peer.url, mode=mode,
-                             keep=self.peer.name("watchtower"))
+        text = world_settings(self.tmp, self.peer.url) + CONFIG.format(
+            tmp=self.tmp, mode=mode, keep=self.peer.name("watchtower"))
         w = World(self.tmp, text, {"disk_cleanup": DiskCleanup}, clock=real_time_clock())
         record = DeployRecord(self.peer.name("watched"), "localhost/app:latest",
                               self.rollback_image, (), "x", w.clock.time())
@@ -91,15 +91,7 @@ def host(tmp_path: Path, engine: PodmanPeer) -> Iterator[Host]:
 
 
 def run(w: World) -> World:
-    async def go() -> World:
-        try:
-            await w.observe("docker-disk", FULL, then=0)
-            await w.finish()
-        finally:
-            await close_actions(w)
-        return w
-
-    return asyncio.run(go())
+    return act(w, FULL, "docker-disk", close=True)
 
 
 def test_cleanup_removes_junk_and_keeps_rollback_images_and_watched_containers(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +9,9 @@ import pytest
 
 from remediations.payment_provider_switch import PaymentProviderSwitch
 from tests.peers.podman import PodmanPeer
-from tests.remediation_world import World
-from watchdog.observation import Observation, Status
+from tests.remediation_world import World, world_settings
+from tests.remediations.conftest import act
+from watchdog.pipeline.observation import Observation, Status
 
 ENV = """\
 # the backend's environment (runbook §3.8)
@@ -22,10 +22,6 @@ export PAYMENT_ENABLED_PROVIDERS="request-network,shkeeper"
 SHKEEPER_API_KEY=shk-secret-88
 """
 CONFIG = """\
-watchdog:
-  state_dir: {tmp}/state
-  kill_switch: {tmp}/kill
-  docker_url: {docker}
 probes:
   request-network: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1, severity: sev1}}
 remediations:
@@ -59,16 +55,10 @@ def run(tmp: Path, engine: PodmanPeer, mode: str = "auto") -> World:
     env = tmp / "backend.env"
     if not env.exists():
         env.write_text(ENV)
-    text = CONFIG.format(tmp=tmp, docker=engine.url, mode=mode, env=env,
-                         container=engine.name("backend"))
+    text = world_settings(tmp, engine.url) + CONFIG.format(
+        mode=mode, env=env, container=engine.name("backend"))
     w = World(tmp, text, {"payment_provider_switch": PaymentProviderSwitch})
-
-    async def go() -> World:
-        await w.observe("request-network", RN_DOWN, then=0)
-        await w.finish()
-        return w
-
-    return asyncio.run(go())
+    return act(w, RN_DOWN, "request-network")
 
 
 def test_routing_switches_to_shkeeper_the_backend_restarts_and_it_is_verified(

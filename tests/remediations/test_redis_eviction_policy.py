@@ -11,14 +11,11 @@ import redis
 from probes.redis import RedisProbe
 from remediations.redis_eviction_policy import RedisEvictionPolicy
 from tests.peers.redis_server import PASSWORD, RedisServer
-from tests.remediation_world import World
+from tests.remediation_world import World, world_settings
 from tests.support import run_probe
-from watchdog.observation import Status
+from watchdog.pipeline.observation import Status
 
 CONFIG = """\
-watchdog:
-  state_dir: {tmp}/state
-  kill_switch: {tmp}/kill
 probes:
   redis:
     type: redis
@@ -38,7 +35,7 @@ remediations:
 
 
 def world(tmp: Path, server: RedisServer, mode: str = "auto") -> World:
-    text = CONFIG.format(tmp=tmp, url=server.url, password=PASSWORD, mode=mode)
+    text = world_settings(tmp) + CONFIG.format(url=server.url, password=PASSWORD, mode=mode)
     return World(tmp, text, {"redis_eviction_policy": RedisEvictionPolicy},
                  probe_types={"redis": RedisProbe})
 

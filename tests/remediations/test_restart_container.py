@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from remediations.restart_container import RestartContainer
 from tests.peers.podman import PodmanPeer
-from tests.remediation_world import World
-from tests.remediations.conftest import close_actions, real_time_clock
+from tests.remediation_world import World, world_settings
+from tests.remediations.conftest import act, real_time_clock
 from tests.support import wait_for
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
-watchdog:
-  state_dir: {tmp}/state
-  kill_switch: {tmp}/kill
-  docker_url: {url}
 probes:
   mongo-container: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1}}
 remediations:
@@ -35,26 +32,29 @@ TRAPS_TERM = ["sh", "-c", "trap 'exit 143' TERM; while true; do sleep 0.2; done"
 
 
 def world(tmp: Path, podman: PodmanPeer, short: str, extra: str = "") -> World:
-    text = CONFIG.format(tmp=tmp, url=podman.url, name=podman.name(short)) + extra
+    text = world_settings(tmp, podman.url) + CONFIG.format(name=podman.name(short)) + extra
     return World(tmp, text, {"restart_container": RestartContainer}, clock=real_time_clock())
 
 
 def run(w: World) -> World:
-    async def go() -> World:
-        try:
-            await w.observe("mongo-container", EXITED, then=0)
-            await w.finish()
-        finally:
-            await close_actions(w)
-        return w
-
-    return asyncio.run(go())
+    return act(w, EXITED, "mongo-container", close=True)
 
 
 def exited(podman: PodmanPeer, short: str, command: list[str]) -> str:
     podman.run(short, command)
     wait_for(lambda: podman.attrs(short)["State"]["Status"] == "exited", what="exited")
     return str(podman.attrs(short)["State"]["StartedAt"])
+
+
+@contextlib.contextmanager
+def stopped_by_an_operator(podman: PodmanPeer, short: str) -> Iterator[None]:
+    """A container that exits 143 on SIGTERM, stopped as `docker stop` does; removed after."""
+    podman.run(short, TRAPS_TERM)
+    try:
+        podman.client().api.stop(podman.name(short), timeout=10)
+        yield
+    finally:
+        podman.remove(short)
 
 
 def test_a_crashed_container_is_restarted_and_verified_by_its_start_time(
@@ -72,28 +72,20 @@ def test_a_crashed_container_is_restarted_and_verified_by_its_start_time(
 
 def test_a_container_stopped_by_an_operator_is_left_alone(
         tmp_path: Path, podman: PodmanPeer) -> None:
-    podman.run("stopped", TRAPS_TERM)
-    podman.client().api.stop(podman.name("stopped"), timeout=10)
-    try:
+    with stopped_by_an_operator(podman, "stopped"):
         assert podman.attrs("stopped")["State"]["ExitCode"] == 143
         w = run(world(tmp_path, podman, "stopped"))
         assert w.decisions() == ["refused"]
         assert "stopped on purpose (exited, exit 143, not OOM)" in w.ledger.entries()[0]["reason"]
         assert podman.attrs("stopped")["State"]["Status"] == "exited"
-    finally:
-        podman.remove("stopped")
 
 
 def test_restart_stopped_true_restarts_even_an_operator_stop(
         tmp_path: Path, podman: PodmanPeer) -> None:
-    podman.run("allowed", TRAPS_TERM)
-    podman.client().api.stop(podman.name("allowed"), timeout=10)
-    try:
+    with stopped_by_an_operator(podman, "allowed"):
         w = run(world(tmp_path, podman, "allowed", extra="    restart_stopped: true\n"))
         assert w.decisions() == ["acted", "succeeded"]
         assert podman.attrs("allowed")["State"]["Running"]
-    finally:
-        podman.remove("allowed")
 
 
 def test_a_missing_container_is_refused(tmp_path: Path, podman: PodmanPeer) -> None:

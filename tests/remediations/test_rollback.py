@@ -13,18 +13,14 @@ import pytest
 
 from probes.deploy import DeployRecord
 from remediations.rollback import Rollback, live_since, rollback_tag, rollback_target
-from tests.remediation_world import World
+from tests.remediation_world import World, world_settings
 from tests.remediations.conftest import App, close_actions, real_time_clock, record_deploys
-from watchdog.observation import Observation, Status
+from watchdog.pipeline.observation import Observation, Status
 
 DOWN = Observation(Status.FAILED, "bad_status", "HTTP 404 from /api/health")
 UP = Observation(Status.OK, "ok", "HTTP 200")
 
 CONFIG = """\
-watchdog:
-  state_dir: {tmp}/state
-  kill_switch: {tmp}/kill
-  docker_url: {url}
 probes:
   backend-health: {{type: http, url: "http://127.0.0.1:1/", fail_after: 2, severity: sev2}}
 remediations:
@@ -43,8 +39,8 @@ remediations:
 """
 
 def world(tmp: Path, app: App, mode: str = "auto", extra: str = "") -> World:
-    text = CONFIG.format(tmp=tmp, url=app.podman.url, mode=mode, container=app.name,
-                         watchtower=app.watchtower) + extra
+    text = world_settings(tmp, app.podman.url) + CONFIG.format(
+        mode=mode, container=app.name, watchtower=app.watchtower) + extra
     return World(tmp, text, {"rollback": Rollback}, clock=real_time_clock())
 
 def deployed_broken(app: App) -> None:

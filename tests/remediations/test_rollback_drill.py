@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.remediations.conftest import App
-from tests.support import PEERS, Process, cli, daemon_env, free_port, wait_for
+from tests.support import PEERS, Daemon, cli, free_port, wait_for
 
 INTERVAL = float(os.environ.get("RW_DRILL_INTERVAL", "1"))
 
@@ -34,10 +34,10 @@ class Drill:
         self.compose_file = tmp / "deploy" / "docker-compose.production.yml"
         self.compose_file.parent.mkdir()
         self.compose_file.write_text(compose_text(app))
-        self.config = tmp / "watchdog.yaml"
+        self.config, self.port = tmp / "watchdog.yaml", free_port()
         self.audit = tmp / "audit.jsonl"
         self.config.write_text(config_text(self, mode, compose_command or ["docker-compose"]))
-        self.daemon: Process | None = None
+        self.daemon: Daemon | None = None
         self.runs = 0
 
     def up(self) -> None:
@@ -45,16 +45,13 @@ class Drill:
         assert done.returncode == 0, done.stderr
 
     def start(self) -> None:
-        exe = str(Path(sys.executable).parent / "runbook-watchdog")
         self.runs += 1
-        self.daemon = Process([exe, "run", "--config", str(self.config)],
-                              self.tmp / f"daemon-{self.runs}.log", env=daemon_env()).start()
+        self.daemon = Daemon(self.config, self.port, self.tmp / f"daemon-{self.runs}.log")
+        self.daemon.start()
 
     def stop(self) -> None:
-        if self.daemon is not None and self.daemon.proc is not None \
-                and self.daemon.proc.poll() is None:
-            self.daemon.signal(signal.SIGTERM)
-            self.daemon.wait(30)
+        if self.daemon is not None and self.daemon.running():
+            self.daemon.shutdown()
 
     def deploy_broken(self) -> float:
         """Watchtower's move: `:latest` names the broken image; compose recreates."""
@@ -79,7 +76,7 @@ class Drill:
 
     def _history_has_good(self) -> bool:
         from probes.deploy import deploy_history
-        from watchdog.state import StateStore
+        from watchdog.common.state import StateStore
 
         store = StateStore.in_state_dir(self.tmp / "state")
         try:
@@ -114,7 +111,7 @@ def config_text(drill: Drill, mode: str, compose_command: list[str]) -> str:
     app, i = drill.app, INTERVAL
     return textwrap.dedent(f"""\
         watchdog:
-          listen: 127.0.0.1:{free_port()}
+          listen: 127.0.0.1:{drill.port}
           state_dir: {drill.tmp}/state
           audit_file: {drill.audit}
           kill_switch: {drill.tmp}/kill

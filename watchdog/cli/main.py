@@ -1,0 +1,242 @@
+"""Command line: run, check, validate, incidents, status.
+
+Exit codes of `check` follow the Nagios plugin convention: 0 all ok, 1 the worst finding
+is in the lower half of the severity matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2),
+3 unknown (a probe could not tell) or a usage/config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from watchdog import __version__
+from watchdog.cli import notification as notify_cli
+from watchdog.common.clock import SystemClock
+from watchdog.common.errors import ConfigError, StateError, WatchdogError
+from watchdog.common.secrets import SCRUBBER, scrub
+from watchdog.common.state import StateStore
+from watchdog.notification.store import parents
+from watchdog.pipeline.classifier import instant_severity
+from watchdog.pipeline.engine import observation_json, policy_for
+from watchdog.pipeline.incidents import Incident, IncidentBook
+from watchdog.pipeline.observation import Observation, Status
+from watchdog.pipeline.probe import ProbeRegistry, Resources
+from watchdog.pipeline.scheduler import gather_once
+from watchdog.runtime.config import Config, default_config_path, load_config
+from watchdog.runtime.logsetup import setup_logging
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="runbook-watchdog", description=__doc__.split("\n")[0])
+    top.add_argument("--version", action="version", version=f"runbook-watchdog {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="config file (default: "
+                        "$RUNBOOK_WATCHDOG_CONFIG, /etc/runbook-watchdog/watchdog.yaml, "
+                        "config/watchdog.yaml)")
+    common.add_argument("--log-format", choices=("text", "json"), default="text")
+    common.add_argument("--log-level", default="INFO")
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", parents=[common], help="run the daemon")
+    check = sub.add_parser("check", parents=[common], help="run the probes once, Nagios-style")
+    check.add_argument("--probe", help="only this probe")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    sub.add_parser("validate", parents=[common], help="validate the config and exit")
+    incidents = sub.add_parser("incidents", parents=[common], help="list incidents")
+    incidents.add_argument("--all", action="store_true", help="resolved ones too")
+    incidents.add_argument("--format", choices=("text", "json"), default="text")
+    rems = sub.add_parser("remediations", parents=[common],
+                          help="each remediation: mode, budget left, quarantine, last outcome")
+    rems.add_argument("--format", choices=("text", "json"), default="text")
+    reset = sub.add_parser("reset", parents=[common], help="lift a target's quarantine")
+    reset.add_argument("target")
+    remediate = sub.add_parser("remediate", parents=[common],
+                               help="run a remediation now, through the same policy")
+    remediate.add_argument("name")
+    how = remediate.add_mutually_exclusive_group(required=True)
+    how.add_argument("--dry-run", action="store_true")
+    how.add_argument("--execute", action="store_true")
+    status = sub.add_parser("status", parents=[common],
+                            help="the running daemon's probes, incidents and lease")
+    status.add_argument("--url", help="the daemon's listener (default: watchdog.listen)")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    top.set_defaults(handlers=notify_cli.add_parsers(sub, common))
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors; Nagios wants 3
+        return UNKNOWN if exc.code not in (0, None) else OK
+    setup_logging(args.log_format, args.log_level)
+    path = args.config or default_config_path()
+    handler = {"run": cmd_run, "check": cmd_check, "validate": cmd_validate,
+               "incidents": cmd_incidents, "remediations": cmd_remediations,
+               "reset": cmd_reset, "remediate": cmd_remediate,
+               "status": cmd_status, **args.handlers}[args.command]
+    try:
+        return int(handler(args, path))
+    except ConfigError as exc:
+        _error_lines(exc.problems)
+        return UNKNOWN if args.command != "validate" else 1
+    except WatchdogError as exc:
+        sys.stderr.write(f"runbook-watchdog: {scrub(str(exc))}\n")
+        return UNKNOWN
+
+
+def _error_lines(problems: Sequence[object]) -> None:
+    sys.stderr.write(f"runbook-watchdog: the config is invalid ({len(problems)} problems):\n")
+    for problem in problems:
+        sys.stderr.write(f"  {problem}\n")
+
+
+def cmd_run(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.runtime.daemon import run_daemon
+
+    return run_daemon(path)
+
+
+def cmd_validate(args: argparse.Namespace, path: Path) -> int:
+    config = load_config(path)
+    print(f"{path}: valid ({len(config.probes)} probes, {len(config.remediations)} remediations)")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, path: Path) -> int:
+    config = load_config(path)
+    if args.probe is not None and args.probe not in config.probes:
+        sys.stderr.write(f"runbook-watchdog: no probe named {args.probe!r} in {path}\n")
+        return UNKNOWN
+    SCRUBBER.register(config.secrets)
+    rows = asyncio.run(_check(config, args.probe))
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(_check_line(row))
+    return exit_code(config, rows)
+
+
+async def _check(config: Config, only: str | None) -> list[dict[str, Any]]:
+    from watchdog.runtime.daemon import build_jobs, close_jobs
+
+    # `check` never needs a writable state directory: probes get an in-memory store.
+    resources = Resources(config.watchdog, StateStore(":memory:"), SystemClock())
+    jobs = build_jobs(config, resources, ProbeRegistry.from_entry_points(), only)
+    try:
+        observations = await gather_once(jobs, resources.clock, config.watchdog.deadline_grace)
+    finally:
+        await close_jobs(jobs)
+        await resources.aclose()
+    return [_row(config, job.name, obs) for job, obs in zip(jobs, observations, strict=True)]
+
+
+def _row(config: Config, name: str, obs: Observation) -> dict[str, Any]:
+    spec = config.probes[name]
+    severity = instant_severity(policy_for(spec, config), obs)
+    row = {"probe": name, "type": spec.type, **observation_json(obs), "severity": severity,
+           "runbook": spec.common.runbook}
+    row["hint"] = obs.hint or spec.common.hint
+    return row
+
+
+def _check_line(row: dict[str, Any]) -> str:
+    sev = f" {row['severity'].upper()}" if row["severity"] else ""
+    return f"{row['status'].upper():7}{sev} {row['probe']}: {row['cause']}: {row['summary']}"
+
+
+def exit_code(config: Config, rows: list[dict[str, Any]]) -> int:
+    if any(r["status"] == Status.UNKNOWN.label for r in rows):
+        return UNKNOWN
+    ranks = [config.severity.rank(r["severity"]) for r in rows if r["severity"]]
+    if not ranks:
+        return OK
+    return CRITICAL if min(ranks) < 2 else WARNING
+
+
+def _existing_state(config: Config, readonly: bool = True) -> StateStore:
+    db = config.watchdog.state_dir / "state.db"
+    if not db.exists():
+        raise StateError(f"no state database at {db} (has the daemon run yet?)")
+    return StateStore(db, readonly=readonly)
+
+
+def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
+    store = _existing_state(load_config(path))
+    book = IncidentBook(store)
+    items = book.all_incidents() if args.all else book.open_incidents()
+    links = parents(store, history=True)
+    if args.format == "json":
+        print(json.dumps([{**i.to_dict(), "attached_to": links.get(i.id)} for i in items],
+                         indent=2))
+    else:
+        for incident in items:
+            print(_incident_line(incident, links.get(incident.id)))
+        if not items:
+            print("no open incidents" if not args.all else "no incidents")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.cli.status import fetch_status, listener_url
+    from watchdog.runtime.statusview import render_table
+
+    status = fetch_status(args.url or listener_url(load_config(path).watchdog))
+    print(json.dumps(status, indent=2) if args.format == "json" else render_table(status),
+          end="" if args.format == "text" else "\n")
+    return 0
+
+
+def _incident_line(i: Incident, parent: int | None = None) -> str:
+    opened = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(i.opened_at))
+    state = i.status if i.resolved_at is None else f"resolved after {i.duration or 0:.0f}s"
+    runbook = f" [runbook {i.runbook}]" if i.runbook else ""
+    if parent is not None:
+        runbook += f" (symptom, attached to #{parent})"
+    return f"#{i.id} {i.severity.upper()} {i.probe} {i.cause} since {opened} ({state}): " \
+           f"{scrub(i.summary)}{runbook}"
+
+
+def cmd_remediations(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.cli.remediation import remediation_rows
+
+    rows = remediation_rows(load_config(path))
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        state = "QUARANTINED" if r["quarantined"] else f"budget used {r['budget']}"
+        print(f"{r['remediation']:28} {r['mode']:8} {r['target']:24} {state:18} "
+              f"{r['last'] or '-'}: {scrub(str(r['last_reason'] or ''))}")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.cli.remediation import reset_target
+
+    lifted = reset_target(load_config(path), args.target)
+    print(f"{args.target}: quarantine lifted, budget refilled" if lifted
+          else f"{args.target}: was not quarantined; budget refilled")
+    return 0
+
+
+def cmd_remediate(args: argparse.Namespace, path: Path) -> int:
+    from watchdog.cli.remediation import remediate
+
+    config = load_config(path)
+    if args.name not in config.remediations:
+        sys.stderr.write(f"runbook-watchdog: no remediation named {args.name!r} in {path}\n")
+        return UNKNOWN
+    SCRUBBER.register(config.secrets)
+    outcome = asyncio.run(remediate(config, args.name, execute=args.execute))
+    print(f"{args.name}: {outcome}")
+    return 0 if outcome.startswith(("succeeded", "would")) else 1

@@ -1,0 +1,90 @@
+"""Operator commands on remediations: list, reset a quarantine, run one by hand.
+
+They work on the daemon's state database directly (WAL lets both write), and an
+operator-initiated run goes through the same policy, ledger and journal as the daemon's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from watchdog.common.clock import SystemClock
+from watchdog.common.state import StateStore
+from watchdog.pipeline.engine import PipelineEngine
+from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.observation import Observation, Status, unknown
+from watchdog.pipeline.probe import ProbeRegistry, Resources
+from watchdog.pipeline.scheduler import gather_once
+from watchdog.remediation.contract import RemediationRegistry, Trigger
+from watchdog.remediation.journal import Entry, Ledger
+from watchdog.remediation.runtime import Remediator, budget_rows, build_remediations
+from watchdog.runtime.config import Config
+from watchdog.runtime.metrics import Metrics
+
+
+def _ledger(config: Config) -> Ledger:
+    store = StateStore.in_state_dir(config.watchdog.state_dir)
+    return Ledger(store, config.watchdog.audit_file or config.watchdog.state_dir / "audit.jsonl")
+
+
+def _types() -> RemediationRegistry:
+    return RemediationRegistry.from_entry_points()
+
+
+def remediation_rows(config: Config) -> list[dict[str, Any]]:
+    ledger = _ledger(config)
+    resources = Resources(config.watchdog, ledger.store, SystemClock())
+    built = build_remediations(config, resources, _types(), lambda _: None)
+    return budget_rows(ledger, built, resources.clock.time())
+
+
+def reset_target(config: Config, target: str) -> bool:
+    ledger = _ledger(config)
+    now = SystemClock().time()
+    lifted = ledger.reset(target, now)
+    ledger.journal(Entry(at=now, remediation="-", target=target, mode="operator",
+                         decision="reset", reason="operator ran `runbook-watchdog reset`"))
+    return lifted
+
+
+async def remediate(config: Config, name: str, *, execute: bool) -> str:
+    """Run remediation `name` once through the full policy; returns the outcome line."""
+    ledger, clock = _ledger(config), SystemClock()
+    metrics = Metrics(CollectorRegistry())
+    engine = PipelineEngine(config, IncidentBook(ledger.store), metrics, clock.time)
+    resources = Resources(config.watchdog, ledger.store, clock)
+    probes = ProbeRegistry.from_entry_points()
+
+    async def passed(probe: str, since: float) -> bool:
+        return (await _run_probe(config, resources, probes, probe)).status is Status.OK
+
+    try:
+        built = build_remediations(config, resources, _types(), engine.last_observation)
+        remediator = Remediator(config, engine, ledger, metrics, built, passed, clock)
+        trigger = await _operator_trigger(config, resources, probes, name, clock.time())
+        return await remediator.operator_run(name, execute, trigger)
+    finally:
+        await resources.aclose()
+
+
+async def _operator_trigger(config: Config, resources: Resources, probes: ProbeRegistry,
+                            name: str, now: float) -> Trigger:
+    on = config.remediations[name].common.on
+    probe = on[0].partition(":")[0] if on else ""
+    obs = await _run_probe(config, resources, probes, probe) if probe else \
+        unknown("operator", "started by an operator")
+    return Trigger(probe, obs.cause, obs, None, now, operator=True)
+
+
+async def _run_probe(config: Config, resources: Resources, probes: ProbeRegistry,
+                     probe: str) -> Observation:
+    from watchdog.runtime.daemon import build_jobs, close_jobs
+
+    jobs = build_jobs(config, resources, probes, only=probe)
+    try:
+        [obs] = await gather_once(jobs, resources.clock, config.watchdog.deadline_grace)
+    finally:
+        await close_jobs(jobs)
+    return obs

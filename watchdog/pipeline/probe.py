@@ -1,0 +1,151 @@
+"""Stage 1 of the pipeline, acquisition: the probe contract and what probes are given.
+
+A probe type is a class found through the `runbook_watchdog.probes` entry-point group. It
+declares `Params` (a frozen pydantic model of its own config keys, unknown keys rejected)
+and `causes` (its cause vocabulary), and is built as `ProbeType(params, ctx)`, where `ctx`
+carries its name, its timeout and the process-wide resources. Its
+one I/O method `check()` returns an `Observation`; it translates its library's exceptions
+into causes itself. Anything it fails to translate is caught by the scheduler's single
+error boundary and reported as UNKNOWN. A type may also declare `common_defaults`, a
+mapping of common keys (`severity`, `runbook`) whose default differs for that type.
+
+The contract is enforced when a type is registered (`ProbeRegistry`, an entry point or an
+injected class): `Params` must subclass `ProbeParams`, `causes` must be a set of strings,
+and `check` and `aclose` must be coroutine functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from watchdog.common.clock import Clock
+from watchdog.common.registry import PROBE_GROUP, Contract, Registry
+from watchdog.common.state import StateStore
+from watchdog.pipeline.observation import Observation
+from watchdog.runtime.config_models import WatchdogSettings
+
+T = TypeVar("T")
+
+
+class ProbeParams(BaseModel):
+    """Base of every probe type's own config keys: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@runtime_checkable
+class Probe(Protocol):
+    async def check(self) -> Observation:
+        """Run the check once; return what was seen."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release clients; called on reload and shutdown."""
+        ...
+
+
+class ProbeType(Protocol):
+    """A probe class (read-only members, so that a class object matches the protocol)."""
+
+    @property
+    def Params(self) -> type[BaseModel]: ...
+
+    @property
+    def causes(self) -> AbstractSet[str]: ...
+
+    def __call__(self, params: Any, ctx: ProbeContext) -> Probe: ...
+
+
+PROBE_CONTRACT = Contract("probe", PROBE_GROUP, ProbeParams, coroutines=("check", "aclose"),
+                          causes=True)
+
+
+class ProbeRegistry(Registry[ProbeType]):
+    """Probe types by name, each checked against the probe contract."""
+
+    contract = PROBE_CONTRACT
+
+
+class BlockingTimeout(Exception):
+    """A blocking call in the executor overran its timeout (its thread may still be busy)."""
+
+
+class Resources:
+    """Process-wide resources for probes: one HTTP client, a bounded executor, state, clock."""
+
+    def __init__(
+        self,
+        settings: WatchdogSettings,
+        store: StateStore | None,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self._http: httpx.AsyncClient | None = None
+        # The docker SDK and other blocking libraries run here, never on the event loop;
+        # the bound keeps a hung peer from exhausting threads.
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.blocking_workers, thread_name_prefix="blocking"
+        )
+
+    def http(self) -> httpx.AsyncClient:
+        """The process-wide AsyncClient (building one costs ~20 ms and ~1 MB: share it)."""
+        if self._http is None:
+            limits = httpx.Limits(max_connections=200, max_keepalive_connections=100,
+                                  keepalive_expiry=120.0)
+            self._http = httpx.AsyncClient(limits=limits, trust_env=False,
+                                           follow_redirects=False)
+        return self._http
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, timeout: float) -> T:
+        """Run `fn(*args)` in the bounded executor; raise BlockingTimeout after `timeout`."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise BlockingTimeout(f"blocking call overran {timeout:g}s") from exc
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class ProbeContext:
+    """What one probe instance is given: its name and timeout, and the shared resources."""
+
+    def __init__(self, name: str, timeout: float, resources: Resources) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.resources = resources
+
+    @property
+    def settings(self) -> WatchdogSettings:
+        return self.resources.settings
+
+    @property
+    def store(self) -> StateStore | None:
+        return self.resources.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.resources.clock
+
+    def http(self) -> httpx.AsyncClient:
+        return self.resources.http()
+
+    async def run_blocking(self, fn: Callable[..., T], *args: Any,
+                           timeout: float | None = None) -> T:
+        """Run a blocking call in the bounded executor, within the probe's timeout by default."""
+        return await self.resources.run_blocking(fn, *args, timeout=timeout or self.timeout)

@@ -1,0 +1,351 @@
+"""Configuration: YAML -> `${VAR}` interpolation -> typed, frozen models, all errors at once.
+
+Every problem names the file, the dotted key path and what is wrong. Probe and
+remediation sections are split into the keys every plugin shares (`ProbeCommon`,
+`RemediationCommon`) and the plugin's own `Params`, each validated strictly.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from watchdog.common.envfile import read_env_file
+from watchdog.common.errors import ConfigError, ConfigProblem
+from watchdog.common.registry import Plugin, Registry
+from watchdog.common.secrets import collect_secrets
+from watchdog.notification.models import MaintenanceWindow, NotifyConfig
+from watchdog.notification.models import cross_check as notify_cross_check
+from watchdog.pipeline.probe import ProbeRegistry
+from watchdog.remediation.contract import RemediationRegistry
+from watchdog.runtime.config_models import (
+    EscalateRule,
+    ProbeCommon,
+    RemediationCommon,
+    SeverityConfig,
+    Strict,
+    WatchdogSettings,
+)
+
+DEFAULT_PATHS = (Path("/etc/runbook-watchdog/watchdog.yaml"),)
+ENV_CONFIG = "RUNBOOK_WATCHDOG_CONFIG"
+_VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\})")
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """One configured probe: shared keys plus its type's validated params."""
+
+    name: str
+    common: ProbeCommon
+    params: BaseModel
+
+    @property
+    def type(self) -> str:
+        return self.common.type
+
+    def escalation(self, default: EscalateRule | None) -> EscalateRule | None:
+        rule = self.common.escalate
+        return None if rule is False else (rule or default)
+
+
+@dataclass(frozen=True)
+class RemediationSpec:
+    name: str
+    common: RemediationCommon
+    params: BaseModel
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    watchdog: WatchdogSettings
+    severity: SeverityConfig
+    probes: Mapping[str, ProbeSpec]
+    remediations: Mapping[str, RemediationSpec]
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+
+
+class _RootKeys(Strict):
+    watchdog: dict[str, Any] | None = None
+    severity: dict[str, Any] | None = None
+    probes: dict[str, Any] | None = None
+    remediations: dict[str, Any] | None = None
+    notify: dict[str, Any] | None = None
+    maintenance: list[Any] | None = None
+
+
+class _Maintenance(Strict):
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """$RUNBOOK_WATCHDOG_CONFIG, else /etc/runbook-watchdog/watchdog.yaml, else the checkout's."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG])
+    for candidate in DEFAULT_PATHS:
+        if candidate.exists():
+            return candidate
+    return Path(__file__).resolve().parent.parent / "config" / "watchdog.yaml"
+
+
+def load_config(
+    path: Path,
+    *,
+    probes: ProbeRegistry | None = None,
+    remediations: RemediationRegistry | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read, interpolate and validate `path`; raise ConfigError listing every problem."""
+    loader = _Loader(str(path), os.environ if environ is None else environ)
+    raw = loader.read_yaml(path)
+    probe_types = probes if probes is not None else ProbeRegistry.from_entry_points()
+    rem_types = remediations if remediations is not None else \
+        RemediationRegistry.from_entry_points()
+    config = loader.build(path, raw, probe_types, rem_types)
+    if loader.problems or config is None:
+        raise ConfigError(loader.problems)
+    return config
+
+
+class _Loader:
+    def __init__(self, file: str, environ: Mapping[str, str]) -> None:
+        self.file = file
+        self.environ = environ
+        self.problems: list[ConfigProblem] = []
+        self._env_file: dict[str, str] | None = None
+        self._env_file_error: str | None = None
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.file, key, message))
+
+    # -- reading -----------------------------------------------------------------------
+    def read_yaml(self, path: Path) -> dict[str, Any]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([ConfigProblem(self.file, "", f"cannot read: {exc.strerror}")]) \
+                from exc
+        except UnicodeDecodeError as exc:
+            what = f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})"
+            raise ConfigError([ConfigProblem(self.file, "", what)]) from exc
+        try:
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        except yaml.YAMLError as exc:
+            raise ConfigError([ConfigProblem(self.file, _yaml_where(exc), _yaml_what(exc))]) \
+                from exc
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError([ConfigProblem(self.file, "", "must be a mapping of sections")])
+        return data
+
+    # -- interpolation -----------------------------------------------------------------
+    def interpolate(self, value: Any, key: str) -> Any:
+        if isinstance(value, dict):
+            return {k: self.interpolate(v, _join(key, str(k))) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.interpolate(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, str) and "$" in value:
+            return _VAR.sub(lambda m: self._resolve(m, key), value)
+        return value
+
+    def _resolve(self, match: re.Match[str], key: str) -> str:
+        name, default = match.group(1), match.group(2)
+        if name is None:
+            return "$"
+        if name in self.environ:
+            return self.environ[name]
+        env_file = self._env_file or {}
+        if name in env_file:
+            return env_file[name]
+        if default is not None:
+            return default
+        where = f" ({self._env_file_error})" if self._env_file_error else \
+            " nor in the env_file" if self._env_file is not None else ""
+        self.problem(key, f"variable ${{{name}}} is not set in the environment{where}")
+        return ""
+
+    def load_env_file(self, raw_settings: Mapping[str, Any]) -> None:
+        raw_path = raw_settings.get("env_file")
+        if not raw_path:
+            return
+        path = Path(str(self.interpolate(raw_path, "watchdog.env_file")))
+        try:
+            values, problems = read_env_file(path)
+        except FileNotFoundError:
+            self._env_file_error = f"env_file {path} does not exist"
+            return
+        except OSError as exc:
+            self._env_file_error = f"env_file {path} cannot be read: {exc.strerror}"
+            return
+        for line, what in problems:
+            self.problem("watchdog.env_file", f"{path} line {line}: {what}")
+        self._env_file = values
+
+    # -- validation ----------------------------------------------------------------------
+    def build(self, path: Path, raw: dict[str, Any], probe_types: ProbeRegistry,
+              rem_types: RemediationRegistry) -> Config | None:
+        root = self.validate(_RootKeys, raw, "")
+        if root is None:
+            return None
+        settings_raw = root.watchdog if isinstance(root.watchdog, dict) else {}
+        self.load_env_file(settings_raw)
+        data = self.interpolate(raw, "")
+        settings = self.validate(WatchdogSettings, data.get("watchdog") or {}, "watchdog")
+        severity = self.validate(SeverityConfig, data.get("severity") or {}, "severity")
+        probes = self.plugins(data.get("probes") or {}, "probes", ProbeCommon, probe_types)
+        rems = self.plugins(data.get("remediations") or {}, "remediations", RemediationCommon,
+                            rem_types)
+        notify = self.validate(NotifyConfig, data.get("notify") or {}, "notify")
+        windows = self.validate(_Maintenance, {"maintenance": data.get("maintenance") or []}, "")
+        if settings is None or severity is None or notify is None or windows is None:
+            return None
+        self.cross_check(severity, probes)
+        for key, message in notify_cross_check(notify, windows.maintenance, severity, probes):
+            self.problem(key, message)
+        self.check_remediations(rems, probes)
+        if self.problems:
+            return None
+        secrets = collect_secrets([settings, notify, *(s.params for s in probes.values()),
+                                   *(s.params for s in rems.values())])
+        return Config(path, settings, severity, probes, rems, secrets=tuple(secrets),
+                      notify=notify, maintenance=windows.maintenance)
+
+    def validate(self, model: type[M], data: Any, key: str,
+                 allowed: list[str] | None = None) -> M | None:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            for problem in _problems(exc, key, allowed or list(model.model_fields)):
+                self.problem(*problem)
+            return None
+
+    def plugins(self, section: dict[str, Any], key: str, common_model: type[Strict],
+                types: Registry[Plugin]) -> dict[str, Any]:
+        specs: dict[str, Any] = {}
+        spec_cls: Callable[..., Any] = ProbeSpec if key == "probes" else RemediationSpec
+        for name, raw in section.items():
+            where = _join(key, str(name))
+            if not isinstance(raw, dict):
+                self.problem(where, "must be a mapping of keys")
+                continue
+            plugin = self.plugin_type(types, raw.get("type"), where)
+            # A type may default common keys its own way (mail_dns is Sev3 by default).
+            shared = {**getattr(plugin, "common_defaults", {}),
+                      **{k: v for k, v in raw.items() if k in common_model.model_fields}}
+            own = {k: v for k, v in raw.items() if k not in common_model.model_fields}
+            common = self.validate(common_model, shared, where)
+            params = None if plugin is None else self.validate(
+                plugin.Params, own, where, allowed=[*common_model.model_fields,
+                                                    *plugin.Params.model_fields])
+            if common is not None and params is not None:
+                specs[str(name)] = spec_cls(str(name), common, params)
+        return specs
+
+    def plugin_type(self, types: Registry[Plugin], name: Any, where: str) -> Plugin | None:
+        if not isinstance(name, str):
+            return None  # the common model reports a missing or non-string `type`
+        if name not in types:
+            known = ", ".join(sorted(types)) or "none installed"
+            self.problem(f"{where}.type", f"unknown {types.kind} type {name!r} (known: {known})")
+            return None
+        return types[name]
+
+    def cross_check(self, severity: SeverityConfig, probes: Mapping[str, ProbeSpec]) -> None:
+        levels = ", ".join(severity.levels)
+        for spec in probes.values():
+            where = f"probes.{spec.name}"
+            if spec.common.severity not in severity.levels:
+                self.problem(f"{where}.severity",
+                             f"unknown severity {spec.common.severity!r} (levels: {levels})")
+            for dep in spec.common.depends_on:
+                if dep not in probes or dep == spec.name:
+                    self.problem(f"{where}.depends_on", f"{dep!r} is not another configured probe")
+
+
+    def check_remediations(self, rems: Mapping[str, RemediationSpec],
+                           probes: Mapping[str, ProbeSpec]) -> None:
+        for spec in rems.values():
+            where = f"remediations.{spec.name}"
+            for i, entry in enumerate(spec.common.on):
+                if entry.partition(":")[0] not in probes:
+                    self.problem(f"{where}.on[{i}]", f"{entry!r} names no configured probe")
+            verify = spec.common.verify.probe
+            if verify is not None and verify not in probes:
+                self.problem(f"{where}.verify.probe", f"{verify!r} is not a configured probe")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans that rejects a key given twice in one mapping.
+
+    YAML 1.1 reads `on`, `off`, `yes`, `no` as booleans: `on: [probe]` would become
+    `True: [probe]` and `mode: off` would become `mode: false`. Only true/false are booleans.
+    """
+
+
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _yaml_what(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None)
+    return f"invalid YAML: {problem or exc}"
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _problems(exc: ValidationError, key: str, allowed: list[str]) -> Iterator[tuple[str, str]]:
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [str(part) for part in error["loc"] if not str(part).startswith("function-")]
+        where = ".".join([key, *loc]) if key else ".".join(loc)
+        yield where, _message(error, loc, allowed)
+
+
+def _message(error: Any, loc: list[str], allowed: list[str]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(loc[-1], allowed, n=1) if len(loc) == 1 else []
+        return "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind == "missing":
+        return "required key is missing"
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -1,0 +1,123 @@
+"""The read-only HTTP listener: /metrics, /healthz, /api/status, and the status page at /.
+
+It runs in its own threads so that rendering a large exposition never blocks the event
+loop; /api/status asks the loop for a snapshot (and answers 503 if the loop is stalled),
+/healthz only reads the loop's heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from watchdog.runtime.statusview import render_html
+
+log = logging.getLogger(__name__)
+
+
+class StatusSource:
+    """What the listener needs from the daemon; every method is safe to call off-loop."""
+
+    def __init__(self, registry: CollectorRegistry, loop: asyncio.AbstractEventLoop,
+                 status: Callable[[], dict[str, Any]], healthy: Callable[[], tuple[bool, str]]
+                 ) -> None:
+        self.registry = registry
+        self.loop = loop
+        self.status = status
+        self.healthy = healthy
+
+    def status_json(self, timeout: float = 5.0) -> dict[str, Any]:
+        async def snapshot() -> dict[str, Any]:
+            return self.status()
+
+        return asyncio.run_coroutine_threadsafe(snapshot(), self.loop).result(timeout)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 10  # a slow client cannot hold a thread for long
+
+    def do_GET(self) -> None:
+        route = self.path.split("?", 1)[0]
+        handler = {"/metrics": self._metrics, "/healthz": self._healthz,
+                   "/api/status": self._status, "/": self._page}.get(route)
+        if handler is None:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8")
+            return
+        handler()
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def _metrics(self) -> None:
+        self._send(200, generate_latest(self.server.source.registry), CONTENT_TYPE_LATEST)
+
+    def _healthz(self) -> None:
+        ok, why = self.server.source.healthy()
+        self._send(200 if ok else 503, (why + "\n").encode(), "text/plain; charset=utf-8")
+
+    def _status(self) -> None:
+        try:
+            body = json.dumps(self.server.source.status_json(), default=str).encode()
+        except Exception as exc:  # the loop is stalled or shutting down
+            self._send(503, f"status unavailable: {type(exc).__name__}\n".encode(),
+                       "text/plain; charset=utf-8")
+            return
+        self._send(200, body, "application/json")
+
+    def _page(self) -> None:
+        try:
+            page = render_html(self.server.source.status_json())
+        except Exception as exc:  # the loop is stalled or shutting down
+            self._send(503, f"status unavailable: {type(exc).__name__}\n".encode(),
+                       "text/plain; charset=utf-8")
+            return
+        self._send(200, page.encode(), "text/html; charset=utf-8")
+
+    def _send(self, code: int, body: bytes, ctype: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        # Read-only and self-contained: nothing may be loaded from anywhere, nothing run.
+        self.send_header("Content-Security-Policy",
+                         "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    source: StatusSource
+
+
+class HttpListener:
+    def __init__(self, host: str, port: int, source: StatusSource) -> None:
+        self._server = _Server((host, port), _Handler)
+        self._server.source = source
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http",
+                                        kwargs={"poll_interval": 0.2}, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
