@@ -16,6 +16,8 @@ from pydantic import Field
 from remediations._command import run_command
 from watchdog.common.durations import Duration
 from watchdog.remediation.contract import ActionContext, ActionParams, ActionRefused, Plan, Trigger
+from watchdog.remediation.sandbox import SandboxNeeds
+from watchdog.runtime.config_models import WatchdogSettings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,6 +31,12 @@ class BlockIpParams(ActionParams):
     expire: Duration | None = None  # recorded with the block; `unblock_command` undoes it
     max_ips: int = Field(default=10, ge=1)  # a longer list smells like a shared cause
     command_timeout: Duration = 10.0
+
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        # The firewall command runs as the service's user: it changes netfilter rules over
+        # netlink, which takes CAP_NET_ADMIN (passed on as an ambient capability).
+        return SandboxNeeds(capabilities=("CAP_NET_ADMIN",), address_families=("AF_NETLINK",),
+                            why=f"{self.command[0]} changes the host firewall over netlink")
 
 
 class BlockIp:

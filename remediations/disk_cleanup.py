@@ -34,6 +34,8 @@ from watchdog.remediation.contract import (
     Plan,
     Trigger,
 )
+from watchdog.remediation.sandbox import NotPermitted, SandboxNeeds
+from watchdog.runtime.config_models import WatchdogSettings
 
 STOPPED = ("exited", "created", "dead")
 
@@ -46,6 +48,18 @@ class DiskCleanupParams(ActionParams):
     log_files: list[str] = Field(default_factory=list)  # globs beyond the containers' logs
     keep_containers: list[str] = Field(default_factory=lambda: ["watchtower"])
     backup_lock: Path | None = Path("/var/lock/nickapp-backup.lock")
+    # Where the engine keeps container logs (Docker's default; rootful Podman:
+    # /var/lib/containers/storage/overlay-containers): granted to the sandbox for truncation.
+    engine_log_dir: Path = Path("/var/lib/docker/containers")
+
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        if self.truncate_logs_over is None:
+            return SandboxNeeds()  # pruning goes through the Engine API only
+        dirs = [self.engine_log_dir, *(Path(_static_prefix(g)) for g in self.log_files)]
+        # The engine's log files are root's (0640, in 0710 directories): truncating them as
+        # the service's user takes CAP_DAC_OVERRIDE. `truncate_logs_over: null` avoids it.
+        return SandboxNeeds(writes=tuple(dirs), capabilities=("CAP_DAC_OVERRIDE",),
+                            why="truncates container log files in place")
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,9 @@ class DiskCleanup:
         found = await self.engine(_survey, self._kept_images(), self._kept_containers(),
                                   p.prune_containers, p.prune_images, error=ActionRefused)
         logs = self._oversized(found.logs)
+        for path in logs:
+            if not os.access(path, os.W_OK):
+                raise NotPermitted(Path(path), "the log file is not writable")
         found = Findings(found.containers, found.images, logs)
         if not (found.containers or found.images or found.logs or p.prune_build_cache):
             raise ActionRefused("nothing to clean: no stopped container, dangling image or "
@@ -129,6 +146,12 @@ class DiskCleanup:
 
     async def aclose(self) -> None:
         await self.engine.aclose()
+
+
+def _static_prefix(pattern: str) -> str:
+    """The directory of a glob before its first wildcard: /var/log/app/*.log -> /var/log/app."""
+    head = pattern.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+    return os.path.dirname(head) or "/"
 
 
 def _size(path: str) -> int:

@@ -1,0 +1,398 @@
+"""Stage 5 of the pipeline, remediation: what the service's sandbox must grant the actions.
+
+The shipped unit (systemd/runbook-watchdog.service) leaves the whole file system read-only
+except its state directory (`ProtectSystem=strict`, `StateDirectory=`) and grants no
+capability. An action type that needs more says so from its params (`sandbox_needs`), as
+data; the core never lists action types:
+
+- `needs_of(config)`: what the enabled remediations (mode not `off`) and the watchdog's
+  own state need; `render_drop_in` turns it into the systemd drop-in that
+  `runbook-watchdog unit-drop-in` prints and scripts/install.sh installs as `DROP_IN`;
+- `read_unit(unit)`: what an installed unit and its `*.d/*.conf` drop-ins grant;
+  `missing(needs, grants)`: what `runbook-watchdog validate` warns about;
+- `NotPermitted`: at run time, a path an action cannot write (EROFS, EACCES, EPERM) is a
+  refusal, "refused: not permitted by the service's sandbox", never a failure to retry.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal, Protocol
+
+from watchdog.remediation.contract import ActionRefused
+from watchdog.runtime.config import Config
+from watchdog.runtime.config_models import WatchdogSettings
+
+UNIT_NAME = "runbook-watchdog.service"
+INSTALLED_UNIT = Path("/etc/systemd/system") / UNIT_NAME
+DROP_IN = Path(f"{INSTALLED_UNIT}.d") / "50-remediations.conf"
+# What the shipped unit's StateDirectory=runbook-watchdog makes writable.
+UNIT_STATE_DIRECTORY = Path("/var/lib/runbook-watchdog")
+SANDBOX_REFUSAL = "not permitted by the service's sandbox"
+_DENIED = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+Kind = Literal["path", "capability", "address family"]
+
+
+@dataclass(frozen=True)
+class SandboxNeeds:
+    """What one action needs beyond the shipped unit, and why (one line, for people)."""
+
+    writes: tuple[Path, ...] = ()  # directories it writes in (ReadWritePaths=)
+    creates: tuple[Path, ...] = ()  # directories it owns: created at install, then written
+    capabilities: tuple[str, ...] = ()  # CAP_* (CapabilityBoundingSet=, AmbientCapabilities=)
+    address_families: tuple[str, ...] = ()  # AF_* beyond AF_UNIX AF_INET AF_INET6
+    why: str = ""
+
+
+class DeclaresNeeds(Protocol):
+    """An action's params that declare sandbox needs (the others need nothing)."""
+
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds: ...
+
+
+@dataclass(frozen=True)
+class Need:
+    """One grant one remediation needs: a writable path, a capability or an address family."""
+
+    remediation: str  # "watchdog" for the daemon's own state
+    type: str
+    kind: Kind
+    value: str
+    why: str
+    created: bool = False  # a directory the watchdog owns (install.sh creates it)
+
+
+class NotPermitted(ActionRefused):
+    """The sandbox (or the file system) does not let the action write `path`."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{SANDBOX_REFUSAL}: cannot write {path}: {reason}")
+        self.path = path
+
+
+# -- at run time --------------------------------------------------------------------------
+def refusal(exc: OSError, path: Path) -> NotPermitted | None:
+    """A NotPermitted for a write that failed with EROFS, EACCES or EPERM; else None."""
+    if exc.errno not in _DENIED:
+        return None
+    name = errno.errorcode.get(exc.errno or 0, "?")
+    return NotPermitted(Path(exc.filename) if exc.filename else path,
+                        f"{exc.strerror or os.strerror(exc.errno or 0)} ({name})")
+
+
+def require_writable(directory: Path) -> None:
+    """Raise NotPermitted unless files can be created in `directory` (or, when it does not
+    exist yet, in its nearest existing ancestor). Writes nothing: dry-run uses it too."""
+    here = directory
+    while not here.exists() and here.parent != here:
+        here = here.parent
+    if not os.access(here, os.W_OK | os.X_OK):
+        # access(2) reports a read-only mount as EROFS, but returns only True/False.
+        reason = "Read-only file system (EROFS)" if _read_only_mount(here) \
+            else "Permission denied (EACCES)"
+        raise NotPermitted(directory, reason)
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+# -- what the config needs ----------------------------------------------------------------
+def needs_of(config: Config) -> list[Need]:
+    """Every grant the enabled remediations and the watchdog's own state need."""
+    found = list(_own_needs(config.watchdog))
+    for name, spec in config.remediations.items():
+        if spec.common.mode == "off":
+            continue
+        declare = getattr(spec.params, "sandbox_needs", None)
+        if declare is None:
+            continue
+        needs: SandboxNeeds = declare(config.watchdog)
+        kind_values: list[tuple[Kind, str, bool]] = [
+            *(("path", _abs(p), False) for p in needs.writes),
+            *(("path", _abs(p), True) for p in needs.creates),
+            *(("capability", c, False) for c in needs.capabilities),
+            *(("address family", a, False) for a in needs.address_families)]
+        found += [Need(name, spec.common.type, kind, value, needs.why, created)
+                  for kind, value, created in kind_values]
+    return found
+
+
+def _own_needs(settings: WatchdogSettings) -> Iterable[Need]:
+    yield Need("watchdog", "state", "path", _abs(settings.state_dir),
+               "the state database, the audit file, post-mortem drafts", created=True)
+    if settings.audit_file is not None:
+        yield Need("watchdog", "state", "path", _abs(settings.audit_file.parent),
+                   "the audit file (watchdog.audit_file)")
+
+
+def _abs(path: Path) -> str:
+    return os.path.normpath(os.path.join("/", str(path)))
+
+
+def _within(path: str, directory: str) -> bool:
+    return PurePosixPath(path).is_relative_to(directory)
+
+
+def owned_dirs(needs: Sequence[Need]) -> list[str]:
+    """Directories the watchdog owns and install.sh creates (the evidence directory)."""
+    return sorted({n.value for n in needs if n.kind == "path" and n.created
+                   and n.remediation != "watchdog"})
+
+
+def render_drop_in(config: Config, needs: Sequence[Need], exe: str = "runbook-watchdog") -> str:
+    """The `[Service]` drop-in that grants `needs` beyond the shipped unit, commented."""
+    path = config.path.absolute()
+    lines = [f"# Generated by `{exe} unit-drop-in --config {path}`:",
+             "# what the remediations enabled there (mode not off) need beyond the shipped",
+             "# unit. After editing the config, regenerate it and restart:",
+             f"#   {exe} unit-drop-in --config {path} > {DROP_IN}",
+             "#   systemctl daemon-reload && systemctl restart runbook-watchdog",
+             "[Service]"]
+    paths, granted = _paths(needs)
+    for need in needs:
+        if need.kind != "path":
+            continue
+        note = "inside StateDirectory=, already writable" if need.value in granted \
+            else f"ReadWritePaths={_covering(need.value, paths)}"
+        lines.append(f"# {need.remediation} ({need.type}): {need.value}: {need.why} ({note})")
+    # `-`: a directory that is missing when the service starts is skipped, not fatal; the
+    # action then refuses ("not permitted by the service's sandbox") instead.
+    lines += [f"ReadWritePaths=-{path}" for path in paths]
+    caps = _values(needs, "capability")
+    families = _values(needs, "address family")
+    for need in needs:
+        if need.kind != "path":
+            lines.append(f"# {need.remediation} ({need.type}): {need.value}: {need.why}")
+    if caps:
+        lines += [f"CapabilityBoundingSet={' '.join(caps)}",
+                  f"AmbientCapabilities={' '.join(caps)}"]
+    if families:
+        lines.append(f"RestrictAddressFamilies={' '.join(families)}")
+    if not (paths or caps or families):
+        lines.append("# Nothing: the enabled remediations need no more than the unit grants.")
+    return "\n".join(lines) + "\n"
+
+
+def _paths(needs: Sequence[Need]) -> tuple[list[str], set[str]]:
+    """(the minimal ReadWritePaths= list, the paths already under the state directory)."""
+    state = str(UNIT_STATE_DIRECTORY)
+    wanted = sorted({n.value for n in needs if n.kind == "path"})
+    granted = {p for p in wanted if _within(p, state)}
+    rest = [p for p in wanted if p not in granted]
+    return [p for p in rest if not any(q != p and _within(p, q) for q in rest)], granted
+
+
+def _covering(path: str, paths: Sequence[str]) -> str:
+    return next((p for p in paths if _within(path, p)), path)
+
+
+def _values(needs: Sequence[Need], kind: Kind) -> list[str]:
+    return sorted({n.value for n in needs if n.kind == kind})
+
+
+# -- what an installed unit grants ----------------------------------------------------------
+@dataclass(frozen=True)
+class CapSet:
+    """A capability set as systemd builds it: `only` these, or all `except` these."""
+
+    names: frozenset[str]
+    inverted: bool  # True: every capability except `names`
+
+    def __contains__(self, name: object) -> bool:
+        return (name in self.names) != self.inverted
+
+    def assign(self, value: str, initial: bool) -> CapSet:
+        """The set after one `Key=value` line (`initial`: the key was not set before)."""
+        words = value.split()
+        if not words:
+            return CapSet(frozenset(), False)
+        inverted = words[0].startswith("~")
+        named = frozenset(w.lstrip("~") for w in words)
+        if not inverted:
+            if initial:
+                return CapSet(named, False)
+            return CapSet(self.names | named, False) if not self.inverted \
+                else CapSet(self.names - named, True)
+        if initial:
+            return CapSet(named, True)
+        return CapSet(named - self.names, True) if not self.inverted \
+            else CapSet(self.names & named, True)
+
+
+ALL = CapSet(frozenset(), True)
+NONE = CapSet(frozenset(), False)
+_DIRECTORIES = {"StateDirectory": "/var/lib", "CacheDirectory": "/var/cache",
+                "LogsDirectory": "/var/log", "RuntimeDirectory": "/run"}
+_RO_SYSTEM = {"yes": ("/usr", "/boot", "/efi"), "true": ("/usr", "/boot", "/efi"),
+              "full": ("/usr", "/boot", "/efi", "/etc"), "strict": ("/",)}
+
+
+@dataclass(frozen=True)
+class UnitGrants:
+    """What a unit file plus its drop-ins grant, read the way systemd merges them."""
+
+    files: tuple[Path, ...]
+    rules: tuple[tuple[str, bool], ...]  # (path, writable), later ones win a tie
+    bounding: CapSet
+    ambient: CapSet
+    root: bool  # User= unset or root: capabilities need no AmbientCapabilities=
+    families: CapSet  # address families, as a set of names
+
+    def writable(self, path: str) -> bool:
+        best: tuple[int, bool] | None = None
+        for rule, writable in self.rules:
+            if _within(path, rule) and (best is None or len(rule) >= best[0]):
+                best = (len(rule), writable)
+        return True if best is None else best[1]
+
+    def has_capability(self, name: str) -> bool:
+        return name in self.bounding and (self.root or name in self.ambient)
+
+    def has_family(self, name: str) -> bool:
+        return name in self.families
+
+    def grants(self, need: Need) -> bool:
+        if need.kind == "path":
+            return self.writable(need.value)
+        if need.kind == "capability":
+            return self.has_capability(need.value)
+        return self.has_family(need.value)
+
+
+def unit_files(unit: Path, drop_in_dirs: Sequence[Path] | None = None) -> list[Path]:
+    """The unit, then its drop-ins (`UNIT.d/*.conf`) in the order systemd applies them."""
+    dirs = drop_in_dirs if drop_in_dirs is not None else [unit.with_name(f"{unit.name}.d")]
+    confs: dict[str, Path] = {}
+    for directory in dirs:
+        for conf in sorted(directory.glob("*.conf")) if directory.is_dir() else ():
+            confs.setdefault(conf.name, conf)  # an earlier directory masks the same name
+    return [unit, *(confs[name] for name in sorted(confs))]
+
+
+def read_unit(unit: Path, drop_in_dirs: Sequence[Path] | None = None) -> UnitGrants:
+    """What `unit` and its drop-ins grant: writable paths, capabilities, address families."""
+    files = unit_files(unit, drop_in_dirs)
+    settings: list[tuple[str, str]] = []
+    for file in files:
+        settings += _service_settings(file.read_text(encoding="utf-8"))
+    protect, home = "no", "no"
+    writable: list[str] = []
+    read_only: list[str] = []
+    directories: list[str] = []
+    bounding, ambient, families = ALL, NONE, ALL
+    seen: set[str] = set()
+    user = ""
+    for key, value in settings:
+        if key == "ProtectSystem":
+            protect = value.strip().lower()
+        elif key == "ProtectHome":
+            home = value.strip().lower()
+        elif key == "ReadWritePaths":  # an empty assignment resets the list
+            writable = writable + _path_list(value) if value.strip() else []
+        elif key in ("ReadOnlyPaths", "InaccessiblePaths"):
+            read_only = read_only + _path_list(value) if value.strip() else []
+        elif key in _DIRECTORIES:
+            directories += [f"{_DIRECTORIES[key]}/{d}" for d in value.split()]
+        elif key == "PrivateTmp" and _yes(value):
+            directories += ["/tmp", "/var/tmp"]  # noqa: S108 - the unit's private ones
+        elif key == "CapabilityBoundingSet":
+            bounding = bounding.assign(value, key not in seen)
+        elif key == "AmbientCapabilities":
+            ambient = ambient.assign(value, key not in seen)
+        elif key == "RestrictAddressFamilies":
+            families = _families(families, value, key in seen)
+        elif key == "User":
+            user = value.strip()
+        seen.add(key)
+    rules = [(p, False) for p in _RO_SYSTEM.get(protect, ())]
+    if home in ("yes", "true", "read-only", "tmpfs"):
+        rules += [(p, False) for p in ("/home", "/root", "/run/user")]
+    rules += [(p, False) for p in read_only]
+    rules += [(p, True) for p in directories + writable]
+    return UnitGrants(tuple(files), tuple(rules), bounding, ambient,
+                      user in ("", "root", "0"), families)
+
+
+def _families(current: CapSet, value: str, seen: bool) -> CapSet:
+    """RestrictAddressFamilies=: an allow list, or `~` a deny list; later lines refine it."""
+    words = value.split()
+    if not words:
+        return ALL  # reset: no restriction
+    if words == ["none"]:
+        return NONE
+    deny = words[0].startswith("~")
+    named = frozenset(w.lstrip("~") for w in words)
+    if not seen:
+        return CapSet(named, deny)
+    if deny:
+        return CapSet(current.names | named, True) if current.inverted \
+            else CapSet(current.names - named, False)
+    return CapSet(current.names - named, True) if current.inverted \
+        else CapSet(current.names | named, False)
+
+
+def _service_settings(text: str) -> list[tuple[str, str]]:
+    """(key, value) of the `[Service]` section, continuation lines joined."""
+    found, section, pending = [], "", ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, sep, value = line.partition("=")
+        if section == "Service" and sep:
+            found.append((key.strip(), value.strip()))
+    return found
+
+
+def _path_list(value: str) -> list[str]:
+    paths = []
+    for word in value.split():
+        word = word.lstrip("-+")
+        if word.startswith("/"):
+            paths.append(os.path.normpath(word))
+    return paths
+
+
+def _yes(value: str) -> bool:
+    return value.strip().lower() in ("yes", "true", "1", "on")
+
+
+# -- comparing ------------------------------------------------------------------------------
+_GRANTED_BY = {"path": "ReadWritePaths=", "capability": "CapabilityBoundingSet= and "
+               "AmbientCapabilities=", "address family": "RestrictAddressFamilies="}
+
+
+def missing(needs: Sequence[Need], grants: UnitGrants) -> list[Need]:
+    return [need for need in needs if not grants.grants(need)]
+
+
+def warning(need: Need, unit: Path, config: Path, exe: str = "runbook-watchdog") -> str:
+    """One line naming the action, what it needs, and how to grant it."""
+    who = "the watchdog's state" if need.remediation == "watchdog" \
+        else f"remediation {need.remediation} ({need.type})"
+    verb = "writes in" if need.kind == "path" else f"needs the {need.kind}"
+    return (f"warning: {who} {verb} {need.value}, which {unit} does not grant "
+            f"({_GRANTED_BY[need.kind]}); regenerate the drop-in: {exe} "
+            f"unit-drop-in --config {config.absolute()} > {_drop_in_for(unit)} && systemctl "
+            "daemon-reload && systemctl restart runbook-watchdog")
+
+
+def _drop_in_for(unit: Path) -> Path:
+    return unit.with_name(f"{unit.name}.d") / DROP_IN.name
+
