@@ -11,6 +11,7 @@ fails is journaled and reported; it never changes the incident's severity.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Mapping
@@ -54,6 +55,9 @@ class CaptureEvidence:
         self.ctx = ctx
         self.dir = params.evidence_dir(ctx.settings)
         self._docker: DockerAccess | None = None
+        # One engine call at a time: captures of incidents that open together queue here
+        # rather than meet DockerAccess's "previous call has not returned" guard.
+        self._engine_turn = asyncio.Lock()
 
     def container_for(self, probe: str) -> str | None:
         """The incident's own container: the triggering probe's `container`, if it has one."""
@@ -97,9 +101,10 @@ class CaptureEvidence:
             self._docker = DockerAccess(self.ctx)
         access, lines = self._docker, self.params.log_lines
         try:
-            logs = await access.call(
-                lambda c: c.api.logs(name, tail=lines, timestamps=True).decode(errors="replace"))
-            state = await access.call(lambda c: c.api.inspect_container(name)["State"])
+            async with self._engine_turn:
+                logs = await access.call(lambda c: c.api.logs(
+                    name, tail=lines, timestamps=True).decode(errors="replace"))
+                state = await access.call(lambda c: c.api.inspect_container(name)["State"])
         except (docker.errors.NotFound, DockerUnavailable) as exc:
             logs, state = f"could not read: {type(exc).__name__}: {exc}\n", {"error": str(exc)}
         return {"container.log": logs,

@@ -81,8 +81,8 @@ def refusal(exc: OSError, path: Path) -> NotPermitted | None:
     if exc.errno not in _DENIED:
         return None
     name = errno.errorcode.get(exc.errno or 0, "?")
-    return NotPermitted(Path(exc.filename) if exc.filename else path,
-                        f"{exc.strerror or os.strerror(exc.errno or 0)} ({name})")
+    # `path` (what the action writes), not exc.filename: that may be a temporary file's name.
+    return NotPermitted(path, f"{exc.strerror or os.strerror(exc.errno or 0)} ({name})")
 
 
 def require_writable(directory: Path) -> None:
@@ -91,10 +91,12 @@ def require_writable(directory: Path) -> None:
     here = directory
     while not here.exists() and here.parent != here:
         here = here.parent
+    if not here.is_dir():
+        return  # a file in the way is not the sandbox: the write reports what it is
     if not os.access(here, os.W_OK | os.X_OK):
         # access(2) reports a read-only mount as EROFS, but returns only True/False.
         reason = "Read-only file system (EROFS)" if _read_only_mount(here) \
-            else "Permission denied (EACCES)"
+            else f"{here} is not writable by uid {os.geteuid()} (access(2))"
         raise NotPermitted(directory, reason)
 
 

@@ -163,6 +163,7 @@ class Daemon:
             self.config.maintenance, probe, self.clock.time())
         remediator.refresh_gauges()
         remediator.may_act = self.lease.may_act
+        remediator.report = self.notifier.post_update
         return remediator
 
     def _on_result(self, event: ResultEvent) -> None:
