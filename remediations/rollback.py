@@ -102,8 +102,7 @@ class Rollback:
                                 f"generations: {len(history)}; images already rolled back "
                                 "from are never targets)")
         reason = self._why(trigger, history, live, attrs)
-        if self.params.compose_file is not None and self.params.strategy == "compose":
-            await self.ctx.run_blocking(require_writable, self.params.compose_file.parent)
+        await self._compose_writable()
         pull = await self._availability(previous)
         return Plan(self.target, f"roll back {name} to {previous.image_id}", {
             "container": name, "image_id": previous.image_id,
@@ -152,8 +151,14 @@ class Rollback:
                             f"and cannot be pulled here{hint}: nothing is touched")
 
     # -- execute ---------------------------------------------------------------------------
+    async def _compose_writable(self) -> None:
+        """Refuse before anything is touched when the sandbox will not let the file change."""
+        if self.params.compose_file is not None and self.params.strategy == "compose":
+            await self.ctx.run_blocking(require_writable, self.params.compose_file.parent)
+
     async def execute(self, plan: Plan) -> Mapping[str, Any]:
         d = plan.detail
+        await self._compose_writable()  # again: no image tagged, no Watchtower stopped
         await self._ensure_image(d["image_id"], d.get("pull"))
         self._reject(str(d["from_image_id"]))
         ref = await self.engine(tag_rollback, d["image_id"], str(d["image_ref"]))
