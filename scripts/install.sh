@@ -114,7 +114,8 @@ install_drop_in() {
 }
 
 validate() {
-  if "$VENV/bin/runbook-watchdog" validate --config "$CONF/watchdog.yaml"; then
+  # --unit: the sandbox is checked against the unit and drop-in just installed (in ROOT).
+  if "$VENV/bin/runbook-watchdog" validate --config "$CONF/watchdog.yaml" --unit "$UNIT"; then
     on_host && ! systemctl is-enabled --quiet "$NAME" 2>/dev/null &&
       say "next: edit $CONF/watchdog.yaml, then: systemctl enable --now $NAME"
     return 0

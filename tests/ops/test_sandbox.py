@@ -12,7 +12,8 @@ import pytest
 from tests.ops.conftest import tool
 from tests.ops.test_systemd_unit import INSTALLED_EXE, UNIT, exposure
 from tests.support import ROOT, cli
-from watchdog.remediation.sandbox import read_unit
+from watchdog.remediation.sandbox import needs_of, read_unit
+from watchdog.runtime.config import load_config
 
 BUNDLED = ROOT / "config" / "watchdog.yaml"
 CONFIG = """\
@@ -96,6 +97,17 @@ def test_the_drop_in_grants_exactly_what_the_enabled_actions_declare(
 def test_a_state_directory_outside_the_units_own_is_granted_too(tmp_path: Path) -> None:
     result = drop_in(write_config(tmp_path, state="/srv/watchdog-state"))
     assert "ReadWritePaths=-/srv/watchdog-state" in settings_of(result.stdout)
+
+
+def test_make_run_writes_under_its_state_directory_only(tmp_path: Path) -> None:
+    # `make run` sets RUNBOOK_WATCHDOG_STATE_DIR to ./.state: the bundled config's actions
+    # that run (evidence, in auto) then write nowhere else; /opt/backend is the compose
+    # directory of rollback-backend, which is dry-run there and writes nothing.
+    config = load_config(BUNDLED, environ={"RUNBOOK_WATCHDOG_STATE_DIR": str(tmp_path)})
+    paths = {(n.remediation, n.value) for n in needs_of(config) if n.kind == "path"}
+    assert paths == {("watchdog", str(tmp_path)), ("evidence", f"{tmp_path}/incidents"),
+                     ("rollback-backend", "/opt/backend")}
+    assert config.remediations["rollback-backend"].common.mode == "dry-run"
 
 
 def test_owned_dirs_lists_the_evidence_directory_for_the_installer(tmp_path: Path) -> None:
@@ -194,6 +206,22 @@ def test_grants_are_merged_the_way_systemd_merges_them(
              grants.has_capability(key) if key.startswith("CAP_") else grants.has_family(key)
              for key in checks}
     assert found == checks
+
+
+def test_paths_with_spaces_and_percent_signs_survive_the_round_trip(tmp_path: Path) -> None:
+    config = tmp_path / "watchdog.yaml"
+    config.write_text("probes:\n  web: {type: http, url: 'http://127.0.0.1:1/'}\n"
+                      "watchdog: {state_dir: /var/lib/runbook-watchdog}\n"
+                      "remediations:\n  p: {type: payment_provider_switch, mode: auto, "
+                      "env_file: '/srv/my app/100%/.env'}\n")
+    text = drop_in(config).stdout
+    assert settings_of(text) == ["[Service]", 'ReadWritePaths="-/srv/my app/100%%"']
+    unit = installed(tmp_path, text)
+    verified = subprocess.run([tool("systemd-analyze"), "verify", str(unit)],
+                              capture_output=True, text=True, timeout=60)
+    assert (verified.returncode, verified.stderr) == (0, "")
+    grants = read_unit(unit)
+    assert grants.writable("/srv/my app/100%/.env") and not grants.writable("/srv/my")
 
 
 def test_drop_in_directories_are_configurable_and_applied_in_name_order(tmp_path: Path) -> None:

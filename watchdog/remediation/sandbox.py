@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -168,7 +169,7 @@ def render_drop_in(config: Config, needs: Sequence[Need], exe: str = "runbook-wa
         lines.append(f"# {need.remediation} ({need.type}): {need.value}: {need.why} ({note})")
     # `-`: a directory that is missing when the service starts is skipped, not fatal; the
     # action then refuses ("not permitted by the service's sandbox") instead.
-    lines += [f"ReadWritePaths=-{path}" for path in paths]
+    lines += [f"ReadWritePaths={_unit_path(path)}" for path in paths]
     caps = _values(needs, "capability")
     families = _values(needs, "address family")
     for need in needs:
@@ -182,6 +183,12 @@ def render_drop_in(config: Config, needs: Sequence[Need], exe: str = "runbook-wa
     if not (paths or caps or families):
         lines.append("# Nothing: the enabled remediations need no more than the unit grants.")
     return "\n".join(lines) + "\n"
+
+
+def _unit_path(path: str) -> str:
+    """`-PATH` as a unit file wants it: `%` escaped, quoted when it holds a space."""
+    word = "-" + path.replace("%", "%%")
+    return f'"{word}"' if any(c.isspace() or c in "\"'\\" for c in path) else word
 
 
 def _paths(needs: Sequence[Need]) -> tuple[list[str], set[str]]:
@@ -363,9 +370,13 @@ def _service_settings(text: str) -> list[tuple[str, str]]:
 
 
 def _path_list(value: str) -> list[str]:
+    try:
+        words = shlex.split(value)
+    except ValueError:  # an unbalanced quote: systemd ignores the line too
+        return []
     paths = []
-    for word in value.split():
-        word = word.lstrip("-+")
+    for word in words:
+        word = word.lstrip("-+").replace("%%", "%")
         if word.startswith("/"):
             paths.append(os.path.normpath(word))
     return paths
