@@ -16,7 +16,7 @@ from pydantic import Field
 from remediations._command import run_command
 from watchdog.common.durations import Duration
 from watchdog.remediation.contract import ActionContext, ActionParams, ActionRefused, Plan, Trigger
-from watchdog.remediation.sandbox import SandboxNeeds
+from watchdog.remediation.sandbox import SandboxNeeds, require_capabilities
 from watchdog.runtime.config_models import WatchdogSettings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -58,6 +58,7 @@ class BlockIp:
         if len(blockable) > self.params.max_ips:
             raise ActionRefused(f"{len(blockable)} offenders exceed max_ips "
                                 f"{self.params.max_ips}: a shared cause, not one abuser")
+        require_capabilities(("CAP_NET_ADMIN",))
         return Plan(self.target, f"block {', '.join(blockable)} at the firewall",
                     {"ips": blockable, "expire": self.params.expire})
 

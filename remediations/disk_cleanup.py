@@ -34,7 +34,7 @@ from watchdog.remediation.contract import (
     Plan,
     Trigger,
 )
-from watchdog.remediation.sandbox import NotPermitted, SandboxNeeds
+from watchdog.remediation.sandbox import NotPermitted, SandboxNeeds, writable
 from watchdog.runtime.config_models import WatchdogSettings
 
 STOPPED = ("exited", "created", "dead")
@@ -94,7 +94,7 @@ class DiskCleanup:
                                   p.prune_containers, p.prune_images, error=ActionRefused)
         logs = self._oversized(found.logs)
         for path in logs:
-            if not os.access(path, os.W_OK):
+            if not writable(Path(path)):
                 raise NotPermitted(Path(path), "the log file is not writable")
         found = Findings(found.containers, found.images, logs)
         if not (found.containers or found.images or found.logs or p.prune_build_cache):

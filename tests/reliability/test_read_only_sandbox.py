@@ -107,5 +107,12 @@ def test_a_read_only_path_is_refused_journaled_and_paged_once(
     assert "Change: remediation payments-to-shkeeper refused: not permitted by the service's " \
            f"sandbox: cannot write {backend}: Read-only file system (EROFS)" in updates[1]
     assert [(i["id"], i["severity"]) for i in status["incidents"]] == [(1, "sev2")]
+    # said at start, before any incident
+    log = daemon.output()
+    for name, kind, path in (("payments-to-shkeeper", "payment_provider_switch", backend),
+                             ("evidence", "capture_evidence", backend / "incidents")):
+        assert f"remediation {name} ({kind}): not permitted by the service's sandbox: cannot " \
+               f"write {path}: Read-only file system (EROFS): it will be refused; grant it " \
+               "with `runbook-watchdog unit-drop-in`" in log, log
     assert sorted(p.name for p in backend.iterdir()) == [".env"]
     assert (backend / ".env").read_text() == ENV

@@ -10,8 +10,9 @@ data; the core never lists action types:
   `runbook-watchdog unit-drop-in` prints and scripts/install.sh installs as `DROP_IN`;
 - `read_unit(unit)`: what an installed unit and its `*.d/*.conf` drop-ins grant;
   `missing(needs, grants)`: what `runbook-watchdog validate` warns about;
-- `NotPermitted`: at run time, a path an action cannot write (EROFS, EACCES, EPERM) is a
-  refusal, "refused: not permitted by the service's sandbox", never a failure to retry.
+- `NotPermitted`: at run time, a path an action cannot write (EROFS, EACCES, EPERM) or a
+  capability the process lacks is a refusal, "refused: not permitted by the service's
+  sandbox", never a failure to retry; `self_check` says at start what will be refused.
 """
 
 from __future__ import annotations
@@ -74,11 +75,26 @@ class UnitPathError(WatchdogError):
 
 
 class NotPermitted(ActionRefused):
-    """The sandbox (or the file system) does not let the action write `path`."""
+    """The sandbox (or the file system) does not let the action write `path`, or the
+    process lacks a capability (`path` is then None)."""
 
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{SANDBOX_REFUSAL}: cannot write {path}: {reason}")
+    def __init__(self, path: Path | None, reason: str) -> None:
+        where = f"cannot write {path}: " if path is not None else ""
+        super().__init__(f"{SANDBOX_REFUSAL}: {where}{reason}")
         self.path = path
+
+
+# Linux capability numbers (include/uapi/linux/capability.h), for /proc/self/status.
+CAPABILITY_NUMBERS = {name: number for number, name in enumerate((
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"))}
 
 
 # -- at run time --------------------------------------------------------------------------
@@ -91,6 +107,36 @@ def refusal(exc: OSError, path: Path) -> NotPermitted | None:
     return NotPermitted(path, f"{exc.strerror or os.strerror(exc.errno or 0)} ({name})")
 
 
+def effective_capabilities(status: Path = Path("/proc/self/status")) -> frozenset[str]:
+    """The capabilities this process may use now (CapEff), by name; all of them when that
+    cannot be read (nothing is refused on a guess)."""
+    try:
+        text = status.read_text()
+    except OSError:
+        return frozenset(CAPABILITY_NUMBERS)
+    for line in text.splitlines():
+        if line.startswith("CapEff:"):
+            bits = int(line.split()[1], 16)
+            return frozenset(n for n, i in CAPABILITY_NUMBERS.items() if bits >> i & 1)
+    return frozenset()
+
+
+def require_capabilities(names: Sequence[str]) -> None:
+    """Raise NotPermitted unless the process holds every capability in `names`; what the
+    programs it runs get too (the unit passes them on as ambient capabilities)."""
+    lacking = sorted(set(names) - effective_capabilities())
+    if lacking:
+        raise NotPermitted(None, f"{' '.join(lacking)} not among the process's capabilities "
+                                 "(CapabilityBoundingSet=, AmbientCapabilities=)")
+
+
+def writable(path: Path) -> bool:
+    """access(2) with the effective IDs and capabilities (CAP_DAC_OVERRIDE counts): with the
+    real IDs, the kernel drops the capabilities of a process that is not root."""
+    return os.access(path, os.W_OK | os.X_OK if path.is_dir() else os.W_OK,
+                     effective_ids=os.access in os.supports_effective_ids)
+
+
 def require_writable(directory: Path) -> None:
     """Raise NotPermitted unless files can be created in `directory` (or, when it does not
     exist yet, in its nearest existing ancestor). Writes nothing: dry-run uses it too."""
@@ -99,7 +145,7 @@ def require_writable(directory: Path) -> None:
         here = here.parent
     if not here.is_dir():
         return  # a file in the way is not the sandbox: the write reports what it is
-    if not os.access(here, os.W_OK | os.X_OK):
+    if not writable(here):
         # access(2) reports a read-only mount as EROFS, but returns only True/False.
         reason = "Read-only file system (EROFS)" if _read_only_mount(here) \
             else f"{here} is not writable by uid {os.geteuid()} (access(2))"
@@ -132,6 +178,23 @@ def needs_of(config: Config) -> list[Need]:
         found += [Need(name, spec.common.type, kind, value, needs.why, created)
                   for kind, value, created in kind_values]
     return found
+
+
+def self_check(needs: Sequence[Need]) -> list[str]:
+    """What this process, in its sandbox, cannot do of what `needs` says: one line each."""
+    problems = []
+    held = effective_capabilities()
+    for need in needs:
+        if need.kind == "capability" and need.value not in held:
+            problems.append(f"remediation {need.remediation} ({need.type}) needs "
+                            f"{need.value}, which this process does not hold")
+        elif need.kind == "path":
+            try:
+                require_writable(Path(need.value))
+            except NotPermitted as exc:
+                problems.append(f"remediation {need.remediation} ({need.type}): {exc}")
+    return [f"{p}: it will be refused; grant it with `runbook-watchdog unit-drop-in` "
+            "(docs/install.md)" for p in problems]
 
 
 def _own_needs(settings: WatchdogSettings) -> Iterable[Need]:

@@ -32,6 +32,7 @@ from watchdog.pipeline.scheduler import Job, ProbeScheduler
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.lease import lease_for
 from watchdog.remediation.runtime import Remediator, build_remediations
+from watchdog.remediation.sandbox import needs_of, self_check
 from watchdog.runtime.config import Config, load_config
 from watchdog.runtime.httpapi import HttpListener, StatusSource
 from watchdog.runtime.metrics import Metrics
@@ -118,6 +119,7 @@ class Daemon:
         self.ledger = Ledger(self.store, self.config.watchdog.audit_file
                              or self.config.watchdog.state_dir / "audit.jsonl")
         self._journal_state_reset()
+        self._check_sandbox()
         self.remediator = self._remediator()
         self.engine.subscribers.append(self._on_result)
         self.remediator.resume()
@@ -138,6 +140,11 @@ class Daemon:
             lease.cancel()
             await self._shutdown()
         return 0
+
+    def _check_sandbox(self) -> None:
+        """Say at start (and reload) what the sandbox will refuse, not at the first incident."""
+        for problem in self_check(needs_of(self.config)):
+            log.warning("%s", problem)
 
     def _journal_state_reset(self) -> None:
         aside = self.store.set_aside
@@ -260,6 +267,7 @@ class Daemon:
         self.config = new
         self.engine.reconfigure(new)
         await self.notifier.reconfigure(new)
+        self._check_sandbox()
         self.remediator = self._remediator()
         self.scheduler = self._scheduler()
         self._start_jobs()
