@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 from pydantic import Field
 
 from remediations._command import run_command
 from watchdog.common.durations import Duration
-from watchdog.remediation.contract import ActionContext, ActionParams, ActionRefused, Plan, Trigger
+from watchdog.remediation.contract import (
+    ActionContext,
+    ActionParams,
+    ActionRefused,
+    BaseAction,
+    Plan,
+    Trigger,
+)
 from watchdog.remediation.sandbox import SandboxNeeds, require_capabilities
 from watchdog.runtime.config_models import WatchdogSettings
 
@@ -39,14 +46,12 @@ class BlockIpParams(ActionParams):
                             why=f"{self.command[0]} changes the host firewall over netlink")
 
 
-class BlockIp:
-    Params: ClassVar[type[BlockIpParams]] = BlockIpParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
+class BlockIp(BaseAction[BlockIpParams]):
+    Params = BlockIpParams
+    target = "firewall"  # one firewall, whatever the remediation is named
 
     def __init__(self, params: BlockIpParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.ctx = ctx
-        self.target = "firewall"
+        super().__init__(params, ctx)
         self.allow = [ipaddress.ip_network(n, strict=False) for n in params.allow]
 
     async def plan(self, trigger: Trigger) -> Plan:

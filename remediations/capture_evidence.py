@@ -16,13 +16,20 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import docker.errors
 
 from watchdog.common.secrets import scrub
 from watchdog.peers.docker import DockerAccess, DockerUnavailable
-from watchdog.remediation.contract import ActionContext, ActionFailed, ActionParams, Plan, Trigger
+from watchdog.remediation.contract import (
+    ActionContext,
+    ActionFailed,
+    ActionParams,
+    BaseAction,
+    Plan,
+    Trigger,
+)
 from watchdog.remediation.sandbox import SandboxNeeds, refusal, require_writable
 from watchdog.runtime.config_models import WatchdogSettings
 
@@ -44,15 +51,13 @@ class EvidenceParams(ActionParams):
                             why="evidence of each incident")
 
 
-class CaptureEvidence:
-    Params: ClassVar[type[EvidenceParams]] = EvidenceParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "open"
+class CaptureEvidence(BaseAction[EvidenceParams]):
+    Params = EvidenceParams
+    fires_on = "open"
     safe: ClassVar[bool] = True
 
     def __init__(self, params: EvidenceParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.target = f"evidence:{ctx.name}"
-        self.ctx = ctx
+        super().__init__(params, ctx)
         self.dir = params.evidence_dir(ctx.settings)
         self._docker: DockerAccess | None = None
         # One engine call at a time: captures of incidents that open together queue here
@@ -63,6 +68,10 @@ class CaptureEvidence:
         """The incident's own container: the triggering probe's `container`, if it has one."""
         own = getattr(self.ctx.probe_params(probe), "container", None)
         return own if isinstance(own, str) and own else self.params.container
+
+    @property
+    def target(self) -> str:
+        return f"evidence:{self.ctx.name}"
 
     async def plan(self, trigger: Trigger) -> Plan:
         incident = trigger.incident_id if trigger.incident_id is not None else "manual"

@@ -18,22 +18,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import docker
 import docker.errors
 from pydantic import ByteSize, Field
 
 from probes.deploy import NS as DEPLOY_NS
-from watchdog.peers.docker import DockerEngine
-from watchdog.remediation.contract import (
-    ActionContext,
-    ActionFailed,
-    ActionParams,
-    ActionRefused,
-    Plan,
-    Trigger,
-)
+from watchdog.peers.docker import DockerAction
+from watchdog.remediation.contract import ActionFailed, ActionParams, ActionRefused, Plan, Trigger
 from watchdog.remediation.sandbox import NotPermitted, SandboxNeeds, writable
 from watchdog.runtime.config_models import WatchdogSettings
 
@@ -47,7 +40,8 @@ class DiskCleanupParams(ActionParams):
     truncate_logs_over: ByteSize | None = ByteSize(100 * 1024 * 1024)
     log_files: list[str] = Field(default_factory=list)  # globs beyond the containers' logs
     keep_containers: list[str] = Field(default_factory=lambda: ["watchtower"])
-    backup_lock: Path | None = Path("/var/lock/nickapp-backup.lock")
+    # Required: the backup's lock file is this installation's; null: no backup to respect.
+    backup_lock: Path | None
     # Where the engine keeps container logs (Docker's default; rootful Podman:
     # /var/lib/containers/storage/overlay-containers): granted to the sandbox for truncation.
     engine_log_dir: Path = Path("/var/lib/docker/containers")
@@ -77,15 +71,9 @@ class Findings:
         return ", ".join(parts + (["the build cache"] if build_cache else []))
 
 
-class DiskCleanup:
-    Params: ClassVar[type[DiskCleanupParams]] = DiskCleanupParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
-
-    def __init__(self, params: DiskCleanupParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.ctx = ctx
-        self.target = "docker-disk"
-        self.engine = DockerEngine(ctx)
+class DiskCleanup(DockerAction[DiskCleanupParams]):
+    Params = DiskCleanupParams
+    target = "docker-disk"  # one engine's disk, whatever the remediation is named
 
     async def plan(self, trigger: Trigger) -> Plan:
         self._refuse_during_backup(ActionRefused)
@@ -143,9 +131,6 @@ class DiskCleanup:
     async def verify(self, plan: Plan) -> bool:
         limit = self.params.truncate_logs_over or 0
         return all(_size(path) <= limit for path in plan.detail["logs"])
-
-    async def aclose(self) -> None:
-        await self.engine.aclose()
 
 
 def _static_prefix(pattern: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import docker.errors
 
@@ -23,6 +23,7 @@ from watchdog.remediation.contract import (
     ActionFailed,
     ActionParams,
     ActionRefused,
+    BaseAction,
     Plan,
     Trigger,
 )
@@ -34,8 +35,9 @@ SAFE = {"REQUEST_NETWORK_ENABLED": "false", "PAYMENT_ENABLED_PROVIDERS": "shkeep
 
 
 class SwitchParams(ActionParams):
-    env_file: Path = Path("/opt/backend/.env")
-    container: str | None = "nickapp-backend"  # None: edit only, someone else restarts
+    # Both required: which file and container are this installation's, not the code's.
+    env_file: Path  # the backend's env file
+    container: str | None  # the backend container, restarted afterwards; null: edit only
     restart_timeout: int = 10  # docker stop's grace; within the action's 30 s call bound
 
     def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
@@ -44,14 +46,16 @@ class SwitchParams(ActionParams):
                                 "with a backup beside it")
 
 
-class PaymentProviderSwitch:
-    Params: ClassVar[type[SwitchParams]] = SwitchParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
+class PaymentProviderSwitch(BaseAction[SwitchParams]):
+    Params = SwitchParams
 
     def __init__(self, params: SwitchParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.target = f"payments:{params.env_file}"
+        super().__init__(params, ctx)
         self.docker = DockerAccess(ctx)
+
+    @property
+    def target(self) -> str:
+        return f"payments:{self.params.env_file}"
 
     async def plan(self, trigger: Trigger) -> Plan:
         try:

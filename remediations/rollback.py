@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import docker
 import docker.errors
@@ -34,12 +34,17 @@ from probes.deploy import DeployRecord, deploy_history
 from remediations import _compose
 from remediations._command import run_command
 from watchdog.common.durations import Duration
-from watchdog.peers.docker import DockerEngine, docker_url, find_image, image_id_of, parse_time
+from watchdog.peers.docker import (
+    ContainerAction,
+    ContainerParams,
+    docker_url,
+    find_image,
+    image_id_of,
+    parse_time,
+)
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.remediation.contract import (
-    ActionContext,
     ActionFailed,
-    ActionParams,
     ActionRefused,
     Plan,
     Trigger,
@@ -50,8 +55,7 @@ from watchdog.runtime.config_models import WatchdogSettings
 REJECTED = "rollback.rejected"  # state-store namespace: image IDs rolled back from, per container
 
 
-class RollbackParams(ActionParams):
-    container: str
+class RollbackParams(ContainerParams):
     strategy: Literal["compose", "recreate"] = "recreate"
     compose_file: Path | None = None
     service: str | None = None
@@ -78,22 +82,13 @@ class RollbackParams(ActionParams):
                                 "with a backup beside it")
 
 
-class Rollback:
-    Params: ClassVar[type[RollbackParams]] = RollbackParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
-
-    def __init__(self, params: RollbackParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.ctx = ctx
-        self.target = params.container
-        self.engine = DockerEngine(ctx)
+class Rollback(ContainerAction[RollbackParams]):
+    Params = RollbackParams
 
     # -- plan ------------------------------------------------------------------------------
     async def plan(self, trigger: Trigger) -> Plan:
         name = self.params.container
-        attrs = await self.engine.inspect(name, error=ActionRefused)
-        if attrs is None:
-            raise ActionRefused(f"no container {name} to roll back")
+        attrs = await self.engine.container_to("roll back", name)
         live = image_id_of(attrs)
         history = self._history()
         previous = rollback_target(history, live, self._rejected())

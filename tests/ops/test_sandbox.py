@@ -30,6 +30,7 @@ remediations:
     type: payment_provider_switch
     mode: auto
     env_file: /srv/app/.env
+    container: null
   rollback:
     type: rollback
     mode: dry-run
@@ -43,6 +44,7 @@ remediations:
   cleanup:
     type: disk_cleanup
     mode: "off"
+    backup_lock: null
   restart:
     type: restart_container
     mode: auto
@@ -213,7 +215,7 @@ def test_paths_with_spaces_and_percent_signs_survive_the_round_trip(tmp_path: Pa
     config.write_text("probes:\n  web: {type: http, url: 'http://127.0.0.1:1/'}\n"
                       "watchdog: {state_dir: /var/lib/runbook-watchdog}\n"
                       "remediations:\n  p: {type: payment_provider_switch, mode: auto, "
-                      "env_file: '/srv/my app/100%/.env'}\n")
+                      "env_file: '/srv/my app/100%/.env', container: null}\n")
     text = drop_in(config).stdout
     assert settings_of(text) == ["[Service]", 'ReadWritePaths="-/srv/my app/100%%"']
     unit = installed(tmp_path, text)

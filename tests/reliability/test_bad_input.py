@@ -26,11 +26,12 @@ from probes.logs import LogsProbe
 from probes.redis import RedisProbe
 from tests.support import run_probe
 from watchdog.common.errors import ConfigError
-from watchdog.common.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
+from watchdog.pipeline.probe import ProbeRegistry
+from watchdog.remediation.contract import RemediationRegistry
 from watchdog.runtime.config import load_config
 
-PROBES = Registry.from_entry_points(PROBE_GROUP, "probe")
-REMEDIATIONS = Registry.from_entry_points(REMEDIATION_GROUP, "remediation")
+PROBES = ProbeRegistry.from_entry_points()
+REMEDIATIONS = RemediationRegistry.from_entry_points()
 TYPES = ["http", "redis", "mongo", "smtp", "container", "deploy", "logs", "disk", "file_age",
          "access_log", "shkeeper", "mail_dns", "sentry", "nginx_websocket", "reconnect_rate",
          "nope"]
@@ -275,7 +276,7 @@ def test_any_configured_path_gives_a_drop_in_that_grants_it_or_a_clear_error(
            "probes": {"web": {"type": "http", "url": "http://127.0.0.1:1/"}},
            "remediations": {
                name: {"type": "payment_provider_switch", "mode": "auto",
-                      "env_file": f"/srv/{env}/.env"},
+                      "env_file": f"/srv/{env}/.env", "container": None},
                "rollback": {"type": "rollback", "mode": "dry-run", "container": "app",
                             "strategy": "compose", "service": "app",
                             "compose_file": f"/opt/{compose}/docker-compose.yml"},

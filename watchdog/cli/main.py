@@ -21,7 +21,6 @@ from watchdog.cli import notification as notify_cli
 from watchdog.cli import sandbox as sandbox_cli
 from watchdog.common.clock import SystemClock
 from watchdog.common.errors import ConfigError, StateError, WatchdogError
-from watchdog.common.registry import PROBE_GROUP, Registry
 from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.common.state import StateStore
 from watchdog.notification.store import parents
@@ -29,7 +28,7 @@ from watchdog.pipeline.classifier import instant_severity
 from watchdog.pipeline.engine import observation_json, policy_for
 from watchdog.pipeline.incidents import Incident, IncidentBook
 from watchdog.pipeline.observation import Observation, Status
-from watchdog.pipeline.probe import Resources
+from watchdog.pipeline.probe import ProbeRegistry, Resources
 from watchdog.pipeline.scheduler import gather_once
 from watchdog.runtime.config import Config, default_config_path, load_config
 from watchdog.runtime.logsetup import setup_logging
@@ -131,7 +130,7 @@ async def _check(config: Config, only: str | None) -> list[dict[str, Any]]:
 
     # `check` never needs a writable state directory: probes get an in-memory store.
     resources = Resources(config.watchdog, StateStore(":memory:"), SystemClock())
-    jobs = build_jobs(config, resources, Registry.from_entry_points(PROBE_GROUP, "probe"), only)
+    jobs = build_jobs(config, resources, ProbeRegistry.from_entry_points(), only)
     try:
         observations = await gather_once(jobs, resources.clock, config.watchdog.deadline_grace)
     finally:
