@@ -23,6 +23,8 @@ from watchdog.remediation.contract import (
     Plan,
     Trigger,
 )
+from watchdog.remediation.sandbox import SandboxNeeds, require_capabilities
+from watchdog.runtime.config_models import WatchdogSettings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -36,6 +38,12 @@ class BlockIpParams(ActionParams):
     expire: Duration | None = None  # recorded with the block; `unblock_command` undoes it
     max_ips: int = Field(default=10, ge=1)  # a longer list smells like a shared cause
     command_timeout: Duration = 10.0
+
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        # The firewall command runs as the service's user: it changes netfilter rules over
+        # netlink, which takes CAP_NET_ADMIN (passed on as an ambient capability).
+        return SandboxNeeds(capabilities=("CAP_NET_ADMIN",), address_families=("AF_NETLINK",),
+                            why=f"{self.command[0]} changes the host firewall over netlink")
 
 
 class BlockIp(BaseAction[BlockIpParams]):
@@ -55,6 +63,7 @@ class BlockIp(BaseAction[BlockIpParams]):
         if len(blockable) > self.params.max_ips:
             raise ActionRefused(f"{len(blockable)} offenders exceed max_ips "
                                 f"{self.params.max_ips}: a shared cause, not one abuser")
+        require_capabilities(("CAP_NET_ADMIN",))
         return Plan(self.target, f"block {', '.join(blockable)} at the firewall",
                     {"ips": blockable, "expire": self.params.expire})
 

@@ -27,6 +27,8 @@ from pydantic import ByteSize, Field
 from probes.deploy import NS as DEPLOY_NS
 from watchdog.peers.docker import DockerAction
 from watchdog.remediation.contract import ActionFailed, ActionParams, ActionRefused, Plan, Trigger
+from watchdog.remediation.sandbox import NotPermitted, SandboxNeeds, writable
+from watchdog.runtime.config_models import WatchdogSettings
 
 STOPPED = ("exited", "created", "dead")
 
@@ -40,6 +42,18 @@ class DiskCleanupParams(ActionParams):
     keep_containers: list[str] = Field(default_factory=lambda: ["watchtower"])
     # Required: the backup's lock file is this installation's; null: no backup to respect.
     backup_lock: Path | None
+    # Where the engine keeps container logs (Docker's default; rootful Podman:
+    # /var/lib/containers/storage/overlay-containers): granted to the sandbox for truncation.
+    engine_log_dir: Path = Path("/var/lib/docker/containers")
+
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        if self.truncate_logs_over is None:
+            return SandboxNeeds()  # pruning goes through the Engine API only
+        dirs = [self.engine_log_dir, *(Path(_static_prefix(g)) for g in self.log_files)]
+        # The engine's log files are root's (0640, in 0710 directories): truncating them as
+        # the service's user takes CAP_DAC_OVERRIDE. `truncate_logs_over: null` avoids it.
+        return SandboxNeeds(writes=tuple(dirs), capabilities=("CAP_DAC_OVERRIDE",),
+                            why="truncates container log files in place")
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,9 @@ class DiskCleanup(DockerAction[DiskCleanupParams]):
         found = await self.engine(_survey, self._kept_images(), self._kept_containers(),
                                   p.prune_containers, p.prune_images, error=ActionRefused)
         logs = self._oversized(found.logs)
+        for path in logs:
+            if not writable(Path(path)):
+                raise NotPermitted(Path(path), "the log file is not writable")
         found = Findings(found.containers, found.images, logs)
         if not (found.containers or found.images or found.logs or p.prune_build_cache):
             raise ActionRefused("nothing to clean: no stopped container, dangling image or "
@@ -114,6 +131,12 @@ class DiskCleanup(DockerAction[DiskCleanupParams]):
     async def verify(self, plan: Plan) -> bool:
         limit = self.params.truncate_logs_over or 0
         return all(_size(path) <= limit for path in plan.detail["logs"])
+
+
+def _static_prefix(pattern: str) -> str:
+    """The directory of a glob before its first wildcard: /var/log/app/*.log -> /var/log/app."""
+    head = pattern.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+    return os.path.dirname(head) or "/"
 
 
 def _size(path: str) -> int:

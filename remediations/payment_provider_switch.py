@@ -27,6 +27,8 @@ from watchdog.remediation.contract import (
     Plan,
     Trigger,
 )
+from watchdog.remediation.sandbox import SandboxNeeds, refusal, require_writable
+from watchdog.runtime.config_models import WatchdogSettings
 
 SAFE = {"REQUEST_NETWORK_ENABLED": "false", "PAYMENT_ENABLED_PROVIDERS": "shkeeper",
         "PAYMENT_ROLLBACK_PROVIDER": "shkeeper"}
@@ -37,6 +39,11 @@ class SwitchParams(ActionParams):
     env_file: Path  # the backend's env file
     container: str | None  # the backend container, restarted afterwards; null: edit only
     restart_timeout: int = 10  # docker stop's grace; within the action's 30 s call bound
+
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        return SandboxNeeds(writes=(self.env_file.parent,),
+                            why=f"rewrites {self.env_file.name} by an atomic rename, "
+                                "with a backup beside it")
 
 
 class PaymentProviderSwitch(BaseAction[SwitchParams]):
@@ -59,6 +66,7 @@ class PaymentProviderSwitch(BaseAction[SwitchParams]):
         changes = {k: v for k, v in SAFE.items() if now[k] != v}
         if not changes:
             raise ActionRefused("payments already route to shkeeper only")
+        require_writable(self.params.env_file.parent)
         what = ", ".join(f"{k}={v}" for k, v in changes.items())
         restart = f", restart {self.params.container}" if self.params.container else ""
         # Only the three routing keys are recorded: the file's other values are secrets.
@@ -73,7 +81,8 @@ class PaymentProviderSwitch(BaseAction[SwitchParams]):
         try:
             write_atomically(path, rewrite_env(text, plan.detail["changes"]), backup)
         except OSError as exc:
-            raise ActionFailed(f"cannot rewrite {path}: {exc.strerror}") from exc
+            raise refusal(exc, path.parent) or \
+                ActionFailed(f"cannot rewrite {path}: {exc.strerror}") from exc
         started = time.time()
         if self.params.container:
             await self._restart(self.params.container)

@@ -4,6 +4,9 @@ Subscribes to the engine's results. For each configured remediation whose trigge
 it gathers a `Situation`, asks the pure policy (`policy.decide`), and journals what
 happened whatever it was. Success is reported only after verification; a failed
 verification or a tripped budget escalates the incident instead of repeating blindly.
+Two exceptions never change an incident's severity, they are journaled and reported on
+the incident once: a safe action that fails (evidence capture), and an action the
+service's sandbox does not permit ("refused: not permitted by the service's sandbox").
 
 One error boundary, like the scheduler's for probes: an action's `plan`, `execute` or
 `verify` raising anything but the contract's `ActionRefused`/`ActionFailed` is a bug in
@@ -36,6 +39,7 @@ from watchdog.remediation.contract import (
 )
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.policy import Decision, Situation, decide
+from watchdog.remediation.sandbox import NotPermitted
 from watchdog.runtime.config import Config, RemediationSpec
 from watchdog.runtime.metrics import Metrics
 
@@ -109,6 +113,13 @@ class Remediator:
         # The two-replica action lease (lease.py): without it, automatic runs are dry-run
         # only. A single replica always holds it.
         self.may_act: Callable[[], bool] = lambda: True
+        # (incident id, what happened): posts an update on the incident (the notification
+        # stage's post_update) for what must reach a person without escalating it.
+        self.report: Callable[[int, str], None] = lambda incident_id, change: None
+        self._reported: set[tuple[str, int | None, str]] = set()
+        # Remediations whose write the sandbox refused: not tried again by this process
+        # (the grants change only with a restart, which builds a new Remediator).
+        self._denied: dict[str, NotPermitted] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self._deciding: set[str] = set()
         self._last_skip: dict[str, str] = {}
@@ -178,6 +189,8 @@ class Remediator:
 
     async def _handle(self, rem: Remediation, trigger: Trigger,
                       operator_execute: bool | None) -> str:
+        if rem.name in self._denied:  # journaled and reported when it happened
+            return f"refused: {self._denied[rem.name]}"
         case = self._case(rem, trigger, operator_execute)
         decision = decide(self.situation(case))
         if not decision.act:
@@ -187,6 +200,8 @@ class Remediator:
         try:
             plan = await rem.action.plan(trigger)
         except ActionRefused as exc:
+            if isinstance(exc, NotPermitted):
+                self._report_once(case, "sandbox", f"remediation {rem.name} refused: {exc}")
             return self._refused(case, "refused", str(exc))
         except Exception as exc:
             return self._refused(case, "crashed", self._crashed(case, "plan", exc))
@@ -260,8 +275,11 @@ class Remediator:
             return
         self.metrics.remediation_quarantined.labels(remediation=case.rem.name).set(1)
         self._record(case, "quarantined", why)
-        self.engine.escalate(case.trigger.probe, f"remediation {case.rem.name} quarantined "
-                                                 f"{case.target}: {why}")
+        what = f"remediation {case.rem.name} quarantined {case.target}: {why}"
+        if _is_safe(case.rem):
+            self._report_once(case, "quarantined", what)
+        else:
+            self.engine.escalate(case.trigger.probe, what)
 
     def _begin(self, case: Case, plan: Plan, state: str) -> int | None:
         return self.ledger.begin(case.rem.name, case.target, case.mode, case.trigger.probe,
@@ -285,6 +303,8 @@ class Remediator:
         try:
             async with bound:
                 undo = await case.rem.action.execute(plan)
+        except NotPermitted as exc:
+            return self._not_permitted(case, action_id, exc)
         except ActionFailed as exc:
             return self._failed(case, action_id, "failed",
                                 f"{plan.summary} failed: {type(exc).__name__}: {exc}")
@@ -311,8 +331,33 @@ class Remediator:
         self.ledger.mark(action_id, "failed", self.clock(), outcome=why)
         self._count(case, outcome)
         self._record(case, outcome, why, action_id=action_id)
-        self.engine.escalate(case.trigger.probe, f"remediation {case.rem.name}: {why}")
+        if _is_safe(case.rem):  # evidence missing is news, not a worse incident
+            self._report_once(case, outcome, f"remediation {case.rem.name}: {why}")
+        else:
+            self.engine.escalate(case.trigger.probe, f"remediation {case.rem.name}: {why}")
         return f"{outcome}: {scrub(why)}"
+
+    def _not_permitted(self, case: Case, action_id: int, exc: NotPermitted) -> str:
+        """The write failed on the sandbox's read-only or denied path: a refusal."""
+        self.ledger.mark(action_id, "failed", self.clock(), outcome=f"refused: {exc}")
+        self._denied[case.rem.name] = exc
+        self._count(case, "refused")
+        said = f"refused: {exc}"
+        if self._last_refusal.get(case.rem.name) != said:
+            self._record(case, "refused", str(exc), action_id=action_id)
+        self._last_refusal[case.rem.name] = said
+        self._report_once(case, "sandbox", f"remediation {case.rem.name} refused: {exc}")
+        return f"refused: {exc}"
+
+    def _report_once(self, case: Case, kind: str, change: str) -> None:
+        """Post `change` on the trigger's incident, once per remediation, incident and kind."""
+        incident = case.trigger.incident_id
+        key = (case.rem.name, incident, kind)
+        if incident is None or key in self._reported:
+            return
+        self._reported.add(key)
+        log.error("incident %d: %s", incident, scrub(change))
+        self.report(incident, change)
 
     async def _verified(self, case: Case, action_id: int, plan: Plan, since: float) -> bool:
         verify = case.rem.spec.common.verify

@@ -32,6 +32,7 @@ from watchdog.remediation.contract import RemediationRegistry
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.lease import lease_for
 from watchdog.remediation.runtime import Remediator, build_remediations
+from watchdog.remediation.sandbox import needs_of, self_check
 from watchdog.runtime.config import Config, load_config
 from watchdog.runtime.httpapi import HttpListener, StatusSource
 from watchdog.runtime.metrics import Metrics
@@ -117,6 +118,7 @@ class Daemon:
         self.ledger = Ledger(self.store, self.config.watchdog.audit_file
                              or self.config.watchdog.state_dir / "audit.jsonl")
         self._journal_state_reset()
+        self._check_sandbox()
         self.remediator = self._remediator()
         self.engine.subscribers.append(self._on_result)
         self.remediator.resume()
@@ -137,6 +139,11 @@ class Daemon:
             lease.cancel()
             await self._shutdown()
         return 0
+
+    def _check_sandbox(self) -> None:
+        """Say at start (and reload) what the sandbox will refuse, not at the first incident."""
+        for problem in self_check(needs_of(self.config)):
+            log.warning("%s", problem)
 
     def _journal_state_reset(self) -> None:
         aside = self.store.set_aside
@@ -162,6 +169,7 @@ class Daemon:
             self.config.maintenance, probe, self.clock.time())
         remediator.refresh_gauges()
         remediator.may_act = self.lease.may_act
+        remediator.report = self.notifier.post_update
         return remediator
 
     def _on_result(self, event: ResultEvent) -> None:
@@ -258,6 +266,7 @@ class Daemon:
         self.config = new
         self.engine.reconfigure(new)
         await self.notifier.reconfigure(new)
+        self._check_sandbox()
         self.remediator = self._remediator()
         self.scheduler = self._scheduler()
         self._start_jobs()
