@@ -18,8 +18,9 @@ from typing import Any
 
 from watchdog import __version__
 from watchdog.cli import notification as notify_cli
+from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
-from watchdog.common.errors import ConfigError, StateError, WatchdogError
+from watchdog.common.errors import ConfigError, WatchdogError
 from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.common.state import StateStore
 from watchdog.notification.store import parents
@@ -163,15 +164,8 @@ def exit_code(config: Config, rows: list[dict[str, Any]]) -> int:
     return CRITICAL if min(ranks) < 2 else WARNING
 
 
-def _existing_state(config: Config, readonly: bool = True) -> StateStore:
-    db = config.watchdog.state_dir / "state.db"
-    if not db.exists():
-        raise StateError(f"no state database at {db} (has the daemon run yet?)")
-    return StateStore(db, readonly=readonly)
-
-
 def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
-    store = _existing_state(load_config(path))
+    store = existing_state(load_config(path), readonly=True)
     book = IncidentBook(store)
     items = book.all_incidents() if args.all else book.open_incidents()
     links = parents(store, history=True)

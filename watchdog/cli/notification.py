@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from watchdog.cli.state import existing_state
 from watchdog.common.durations import parse_duration
-from watchdog.common.errors import StateError
 from watchdog.common.state import StateStore
 from watchdog.notification.messages import utc_timestamp
 from watchdog.notification.postmortem import draft_path, render
@@ -49,10 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
 
 def _store(path: Path, *, readonly: bool = False) -> tuple[StateStore, Path]:
     config = load_config(path)
-    db = config.watchdog.state_dir / "state.db"
-    if not db.exists():
-        raise StateError(f"no state database at {db} (has the daemon run yet?)")
-    return StateStore(db, readonly=readonly), config.watchdog.state_dir
+    return existing_state(config, readonly=readonly), config.watchdog.state_dir
 
 
 def cmd_ack(args: argparse.Namespace, path: Path) -> int:

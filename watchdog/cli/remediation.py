@@ -10,8 +10,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
-from watchdog.common.state import StateStore
 from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, Status, unknown
@@ -25,7 +25,7 @@ from watchdog.runtime.metrics import Metrics
 
 
 def _ledger(config: Config) -> Ledger:
-    store = StateStore.in_state_dir(config.watchdog.state_dir)
+    store = existing_state(config)
     return Ledger(store, config.watchdog.audit_file or config.watchdog.state_dir / "audit.jsonl")
 
 

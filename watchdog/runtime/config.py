@@ -98,7 +98,7 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     for candidate in DEFAULT_PATHS:
         if candidate.exists():
             return candidate
-    return Path(__file__).resolve().parent.parent / "config" / "watchdog.yaml"
+    return Path(__file__).resolve().parents[2] / "config" / "watchdog.yaml"
 
 
 def load_config(

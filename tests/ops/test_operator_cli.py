@@ -1,0 +1,70 @@
+"""Operator experience through the real CLI: state commands find the daemon's state, one-line
+errors, exit codes as the README's table says."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ops.conftest import refused_probe
+from tests.support import Daemon, cli, daemon_env, wait_for
+
+STATE_FROM_ENV = "${RUNBOOK_WATCHDOG_STATE_DIR:-/var/lib/runbook-watchdog}"
+
+
+@pytest.fixture
+def env_state_daemon(tmp_path: Path) -> Iterator[tuple[Daemon, dict[str, str]]]:
+    """A daemon whose state_dir comes from RUNBOOK_WATCHDOG_STATE_DIR, as `make run` runs the
+    bundled config; its probe (named as the bundled config's) has an incident open."""
+    state = tmp_path / ".state"
+    daemon = Daemon.from_config(tmp_path / "d", {
+        "watchdog": {"state_dir": STATE_FROM_ENV},
+        "probes": {"backend-health": refused_probe()}})
+    daemon.start(RUNBOOK_WATCHDOG_STATE_DIR=str(state))
+    try:
+        wait_for(lambda: daemon.status()["incidents"], what="an open incident")
+        yield daemon, daemon_env(RUNBOOK_WATCHDOG_STATE_DIR=str(state))
+    finally:
+        daemon.stop()
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_state_commands_read_the_state_dir_the_config_resolves_from_the_environment(
+        env_state_daemon: tuple[Daemon, dict[str, str]]) -> None:
+    daemon, env = env_state_daemon
+    config = ("--config", str(daemon.config))
+    assert ok(cli("incidents", "--all", *config, env=env)).startswith("#1 SEV2 backend-health ")
+    assert ok(cli("ack", "1", *config, env=env)) == \
+        "incident #1 acknowledged: no more reminders\n"
+    assert ok(cli("silence", "add", "--probe", "backend-health", "--for", "2h", "--reason",
+                  "deploy", *config, env=env)).startswith("silence #1 until ")
+    assert "backend-health" in ok(cli("postmortem", "1", *config, env=env))
+    assert ok(cli("remediations", *config, env=env)) == ""  # none configured, no error
+    # Without the variable, the same config names /var/lib/runbook-watchdog: said so, exit 3.
+    missing = cli("incidents", *config)
+    assert missing.returncode == 3
+    assert "no state database at /var/lib/runbook-watchdog/state.db (the state_dir of " \
+           f"{daemon.config})" in missing.stderr
+    assert "RUNBOOK_WATCHDOG_STATE_DIR" in missing.stderr
+
+
+def test_the_readme_commands_verbatim_after_make_run(
+        env_state_daemon: tuple[Daemon, dict[str, str]]) -> None:
+    """No --config, from the checkout, with the variable `make run` sets: the bundled config
+    (config/watchdog.yaml) is the default and resolves to the daemon's state."""
+    _, env = env_state_daemon
+    assert ok(cli("incidents", "--all", env=env)).startswith("#1 SEV2 backend-health ")
+    assert ok(cli("ack", "1", env=env)).startswith("incident #1 acknowledged")
+    assert ok(cli("silence", "add", "--probe", "backend-health", "--for", "2h", "--reason",
+                  "deploy", env=env)).startswith("silence #1 until ")
+    assert "backend-health" in ok(cli("postmortem", "1", env=env))
+    rows = ok(cli("remediations", env=env)).splitlines()
+    assert any(line.startswith("rollback-backend ") for line in rows), rows
+    assert ok(cli("reset", "nickapp-backend", env=env)).startswith("nickapp-backend: ")
