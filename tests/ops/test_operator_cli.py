@@ -3,6 +3,7 @@ errors, exit codes as the README's table says."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,3 +69,32 @@ def test_the_readme_commands_verbatim_after_make_run(
     rows = ok(cli("remediations", env=env)).splitlines()
     assert any(line.startswith("rollback-backend ") for line in rows), rows
     assert ok(cli("reset", "nickapp-backend", env=env)).startswith("nickapp-backend: ")
+
+
+def test_run_on_an_address_another_watchdog_holds_is_one_line_and_exit_3(
+        tmp_path: Path) -> None:
+    first = Daemon.from_config(tmp_path / "first", {}).start()
+    try:
+        second = Daemon.from_config(tmp_path / "second", {"watchdog": {
+            "listen": f"127.0.0.1:{first.port}"}})
+        result = cli("run", "--config", str(second.config))
+    finally:
+        first.stop()
+    assert result.returncode == 3
+    assert result.stderr == (
+        f"runbook-watchdog: cannot listen on 127.0.0.1:{first.port} (watchdog.listen): the "
+        "address is already in use by another runbook-watchdog (`runbook-watchdog status` "
+        "shows it); stop it or change watchdog.listen\n")
+
+
+def test_run_on_an_address_another_process_holds_names_it(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        daemon = Daemon.from_config(tmp_path, {"watchdog": {"listen": f"127.0.0.1:{port}"}})
+        result = cli("run", "--config", str(daemon.config))
+    assert result.returncode == 3
+    assert result.stderr.splitlines() == [
+        f"runbook-watchdog: cannot listen on 127.0.0.1:{port} (watchdog.listen): the address "
+        "is already in use by another process; stop it or change watchdog.listen"]
