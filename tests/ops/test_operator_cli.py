@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.ops.conftest import refused_probe
@@ -98,3 +99,35 @@ def test_run_on_an_address_another_process_holds_names_it(tmp_path: Path) -> Non
     assert result.stderr.splitlines() == [
         f"runbook-watchdog: cannot listen on 127.0.0.1:{port} (watchdog.listen): the address "
         "is already in use by another process; stop it or change watchdog.listen"]
+
+
+@pytest.mark.parametrize("value", ["nan", ".nan", "inf", ".inf", "-.inf"])
+def test_a_duration_of_nan_or_infinity_is_a_config_error_naming_file_and_key(
+        tmp_path: Path, value: str) -> None:
+    config = tmp_path / "watchdog.yaml"
+    config.write_text(f"watchdog:\n  stall_after: {value}\nprobes:\n"
+                      "  web: {type: http, url: 'http://127.0.0.1:9/', interval: 30s}\n")
+    result = cli("validate", "--config", str(config))
+    assert result.returncode == 1
+    assert f"  {config}: watchdog.stall_after: " in result.stderr
+    assert "is not a finite duration" in result.stderr
+
+
+def test_an_ipv6_listen_address_is_served(tmp_path: Path) -> None:
+    """`listen: "[::]:PORT"` (the wildcard) binds an IPv6 socket; `status` reaches it."""
+    daemon = Daemon.from_config(tmp_path, {"probes": {"web": refused_probe()}})
+    config = daemon.config.read_text().replace(f"127.0.0.1:{daemon.port}", f"'[::]:{daemon.port}'")
+    daemon.config.write_text(config)
+    daemon.process.env = daemon_env()
+    daemon.process.start()
+    try:
+        wait_for(lambda: daemon.exited() or httpx.get(
+            f"http://[::1]:{daemon.port}/healthz", timeout=2).status_code == 200,
+            what="the daemon on [::1]")
+        assert not daemon.exited(), daemon.output()
+        result = cli("status", "--config", str(daemon.config))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("PROBES\n")
+        assert " web " in result.stdout
+    finally:
+        daemon.stop()
