@@ -131,3 +131,36 @@ def test_an_ipv6_listen_address_is_served(tmp_path: Path) -> None:
         assert " web " in result.stdout
     finally:
         daemon.stop()
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "watchdog: {spread: 0s}\nprobes: {}\n"])
+def test_a_config_that_watches_nothing_does_not_validate(tmp_path: Path, text: str) -> None:
+    config = tmp_path / "watchdog.yaml"
+    config.write_text(text)
+    result = cli("validate", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (f"runbook-watchdog: {config}: watches nothing: no probes are "
+                             "configured (see docs/configuration.md)\n")
+
+
+@pytest.mark.parametrize(("command", "code"), [(["validate"], 1), (["incidents"], 3),
+                                               (["check"], 3), (["run"], 3)])
+def test_a_missing_config_file_is_said_missing_by_name(
+        tmp_path: Path, command: list[str], code: int) -> None:
+    missing = tmp_path / "nope.yaml"
+    result = cli(*command, "--config", str(missing))
+    assert result.returncode == code
+    assert result.stderr == f"runbook-watchdog: the config file {missing} does not exist\n"
+    via_env = cli(*command, env=daemon_env(RUNBOOK_WATCHDOG_CONFIG=str(missing)))
+    assert via_env.stderr == (f"runbook-watchdog: the config file {missing} does not exist "
+                              "(from $RUNBOOK_WATCHDOG_CONFIG)\n")
+
+
+def test_one_problem_is_one_problem(tmp_path: Path) -> None:
+    config = tmp_path / "watchdog.yaml"
+    config.write_text("watchdog: {colour: blue}\n")
+    result = cli("validate", "--config", str(config))
+    assert result.stderr.splitlines() == [
+        "runbook-watchdog: the config is invalid (1 problem):",
+        f"  {config}: watchdog.colour: unknown key"]

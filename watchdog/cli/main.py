@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from watchdog import __version__
 from watchdog.cli import notification as notify_cli
 from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
-from watchdog.common.errors import ConfigError, WatchdogError
+from watchdog.common.errors import ConfigError, ConfigMissing, WatchdogError
 from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.common.state import StateStore
 from watchdog.notification.store import parents
@@ -30,7 +31,13 @@ from watchdog.pipeline.incidents import Incident, IncidentBook
 from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.probe import ProbeRegistry, Resources
 from watchdog.pipeline.scheduler import gather_once
-from watchdog.runtime.config import Config, default_config_path, load_config
+from watchdog.runtime.config import (
+    DEFAULT_PATHS,
+    ENV_CONFIG,
+    Config,
+    default_config_path,
+    load_config,
+)
 from watchdog.runtime.logsetup import setup_logging
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
@@ -86,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                "status": cmd_status, **args.handlers}[args.command]
     try:
         return int(handler(args, path))
+    except ConfigMissing as exc:
+        how = "" if args.config else f" (from ${ENV_CONFIG})" if os.environ.get(ENV_CONFIG) \
+            else f" (no --config, ${ENV_CONFIG} unset, {DEFAULT_PATHS[0]} absent)"
+        sys.stderr.write(f"runbook-watchdog: the config file {exc.path} does not exist{how}\n")
+        return UNKNOWN if args.command != "validate" else 1
     except ConfigError as exc:
         _error_lines(exc.problems)
         return UNKNOWN if args.command != "validate" else 1
@@ -95,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error_lines(problems: Sequence[object]) -> None:
-    sys.stderr.write(f"runbook-watchdog: the config is invalid ({len(problems)} problems):\n")
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    sys.stderr.write(f"runbook-watchdog: the config is invalid ({count}):\n")
     for problem in problems:
         sys.stderr.write(f"  {problem}\n")
 
@@ -108,6 +121,10 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
 
 def cmd_validate(args: argparse.Namespace, path: Path) -> int:
     config = load_config(path)
+    if not config.probes:
+        sys.stderr.write(f"runbook-watchdog: {path}: watches nothing: no probes are configured "
+                         "(see docs/configuration.md)\n")
+        return 1
     print(f"{path}: valid ({len(config.probes)} probes, {len(config.remediations)} remediations)")
     return 0
 

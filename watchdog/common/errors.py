@@ -2,6 +2,7 @@
 
     WatchdogError
     ├── ConfigError          a config file is invalid: carries every problem found
+    │   └── ConfigMissing    the config file does not exist
     ├── PluginError          entry points: duplicate name, unknown type, bad plugin class
     ├── StateError           the SQLite state store cannot be opened or written
     └── ProbeError           raised inside a probe for a classified failure it cannot express
@@ -36,6 +37,14 @@ class ConfigError(WatchdogError):
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigMissing(ConfigError):
+    """The config file does not exist: said as such, not as a list of one problem."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__([ConfigProblem(path, "", "cannot read: No such file or directory")])
 
 
 class PluginError(WatchdogError):
