@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.ops.conftest import refused_probe
-from tests.support import Daemon, cli, daemon_env, wait_for
+from tests.support import ROOT, Daemon, cli, daemon_env, wait_for
 
 STATE_FROM_ENV = "${RUNBOOK_WATCHDOG_STATE_DIR:-/var/lib/runbook-watchdog}"
 
@@ -164,3 +164,38 @@ def test_one_problem_is_one_problem(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "runbook-watchdog: the config is invalid (1 problem):",
         f"  {config}: watchdog.colour: unknown key"]
+
+
+def test_unknown_names_are_usage_errors_that_list_the_known_ones(
+        env_state_daemon: tuple[Daemon, dict[str, str]]) -> None:
+    daemon, env = env_state_daemon
+    config = ("--config", str(daemon.config))
+    known = f"in {daemon.config} (known: backend-health)\n"
+    result = cli("silence", "add", "--probe", "nosuch", "--for", "2h", "--reason", "r",
+                 *config, env=env)
+    assert (result.returncode, result.stderr) == (
+        3, f"runbook-watchdog: no probe named 'nosuch' {known}")
+    result = cli("check", "--probe", "nosuch", *config, env=env)
+    assert (result.returncode, result.stderr) == (
+        3, f"runbook-watchdog: no probe named 'nosuch' {known}")
+    result = cli("silence", "add", "--probe", "backend-health", "--for", "2x", "--reason", "r",
+                 *config, env=env)
+    assert (result.returncode, result.stderr) == (3, "runbook-watchdog: --for: '2x' is not a "
+                                                     "duration (use e.g. 500ms, 30s, 5m, 1h30m, "
+                                                     "24h, 7d)\n")
+    assert cli("silence", "list", *config, env=env).stdout == "no active silences\n"
+    result = cli("silence", "add", "--incident", "999", "--for", "2h", "--reason", "r",
+                 *config, env=env)
+    assert (result.returncode, result.stderr) == (1, "runbook-watchdog: no incident #999\n")
+    assert cli("ack", "999", *config, env=env).returncode == 1
+    assert cli("silence", "add", "--bogus", *config, env=env).returncode == 3
+    # The bundled config (the default, as after `make run`): its remediations and targets.
+    result = cli("reset", "nosuch", env=env)
+    assert result.returncode == 3
+    assert result.stderr.startswith("runbook-watchdog: no remediation target named 'nosuch' "
+                                    f"in {ROOT / 'config' / 'watchdog.yaml'} (known: ")
+    assert "nickapp-backend" in result.stderr
+    result = cli("remediate", "nosuch", "--dry-run", env=env)
+    assert result.returncode == 3
+    assert "no remediation named 'nosuch' in " in result.stderr
+    assert "rollback-backend" in result.stderr

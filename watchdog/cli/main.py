@@ -1,8 +1,11 @@
 """Command line: run, check, validate, incidents, status.
 
-Exit codes of `check` follow the Nagios plugin convention: 0 all ok, 1 the worst finding
-is in the lower half of the severity matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2),
-3 unknown (a probe could not tell) or a usage/config error.
+One exit-code table for every command (README "Exit codes"); `check`'s follow the Nagios
+plugin convention: 0 all ok, 1 the worst finding is in the lower half of the severity
+matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2), 3 unknown (a probe could not tell).
+Every command: 1 for "not found in the state" (an incident or silence id) and for
+`validate` on a bad config; 3 for a usage error (argparse's, an unknown name, a bad value:
+UsageError), a config error, an unusable state or an unreachable daemon.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from watchdog import __version__
 from watchdog.cli import notification as notify_cli
 from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
-from watchdog.common.errors import ConfigError, ConfigMissing, WatchdogError
+from watchdog.common.errors import ConfigError, ConfigMissing, WatchdogError, unknown_name
 from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.common.state import StateStore
 from watchdog.notification.store import parents
@@ -132,8 +135,7 @@ def cmd_validate(args: argparse.Namespace, path: Path) -> int:
 def cmd_check(args: argparse.Namespace, path: Path) -> int:
     config = load_config(path)
     if args.probe is not None and args.probe not in config.probes:
-        sys.stderr.write(f"runbook-watchdog: no probe named {args.probe!r} in {path}\n")
-        return UNKNOWN
+        raise unknown_name("probe", args.probe, config.probes, path)
     SCRUBBER.register(config.secrets)
     rows = asyncio.run(_check(config, args.probe))
     if args.format == "json":
@@ -234,7 +236,7 @@ def cmd_remediations(args: argparse.Namespace, path: Path) -> int:
 def cmd_reset(args: argparse.Namespace, path: Path) -> int:
     from watchdog.cli.remediation import reset_target
 
-    lifted = reset_target(load_config(path), args.target)
+    lifted = reset_target(load_config(path), args.target, path)
     print(f"{args.target}: quarantine lifted, budget refilled" if lifted
           else f"{args.target}: was not quarantined; budget refilled")
     return 0
@@ -245,8 +247,7 @@ def cmd_remediate(args: argparse.Namespace, path: Path) -> int:
 
     config = load_config(path)
     if args.name not in config.remediations:
-        sys.stderr.write(f"runbook-watchdog: no remediation named {args.name!r} in {path}\n")
-        return UNKNOWN
+        raise unknown_name("remediation", args.name, config.remediations, path)
     SCRUBBER.register(config.secrets)
     outcome = asyncio.run(remediate(config, args.name, execute=args.execute))
     print(f"{args.name}: {outcome}")
