@@ -44,8 +44,9 @@ def remediation_rows(config: Config) -> list[dict[str, Any]]:
 def reset_target(config: Config, target: str, where: object) -> bool:
     """Lift `target`'s quarantine; UsageError listing the known targets for another name."""
     ledger = _ledger(config)
-    if target not in known_targets(config, ledger):
-        raise unknown_name("remediation target", target, known_targets(config, ledger), where)
+    known = known_targets(config, ledger)
+    if target not in known:
+        raise unknown_name("remediation target", target, known, where)
     now = SystemClock().time()
     lifted = ledger.reset(target, now)
     ledger.journal(Entry(at=now, remediation="-", target=target, mode="operator",
