@@ -199,3 +199,13 @@ def test_unknown_names_are_usage_errors_that_list_the_known_ones(
     assert result.returncode == 3
     assert "no remediation named 'nosuch' in " in result.stderr
     assert "rollback-backend" in result.stderr
+
+
+def test_run_on_a_config_that_watches_nothing_starts_and_warns(tmp_path: Path) -> None:
+    daemon = Daemon.from_config(tmp_path, {}).start()
+    try:
+        wait_for(lambda: "watches nothing" in daemon.output(), what="the warning")
+        assert f"watches nothing: {daemon.config} configures no probes" in daemon.output()
+        assert daemon.running()
+    finally:
+        daemon.stop()
