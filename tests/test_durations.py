@@ -19,6 +19,13 @@ def test_bad_durations_are_rejected_with_the_accepted_forms(bad: object) -> None
         parse_duration(bad)
 
 
+@pytest.mark.parametrize("bad", ["nan", "NaN", "inf", "-inf", "infinity", float("nan"),
+                                 float("inf")])
+def test_nan_and_infinity_are_not_durations(bad: object) -> None:
+    with pytest.raises(ValueError, match="is not a finite duration"):
+        parse_duration(bad)
+
+
 @pytest.mark.parametrize(("seconds", "text"), [(90, "1m30s"), (0.25, "250ms"), (86400, "1d"),
                                                (3661, "1h1m1s")])
 def test_format_duration(seconds: float, text: str) -> None:

@@ -95,8 +95,9 @@ def test_a_silence_holds_the_page_and_expires_by_itself(
     assert second.returncode == 0
     assert dog.cli("silence", "remove", "2").returncode == 0
     assert dog.cli("silence", "remove", "2").returncode == 1
-    assert dog.cli("silence", "add", "--probe", "x", "--for", "soon", "--reason", "r"
-                   ).returncode == 2
+    bad = dog.cli("silence", "add", "--probe", "backend", "--for", "soon", "--reason", "r")
+    assert bad.returncode == 3  # a usage error, as everywhere (README's exit-code table)
+    assert "--for: 'soon' is not a duration" in bad.stderr
 
 
 def test_a_maintenance_window_records_the_incident_but_pages_only_after_it_ends(

@@ -1,8 +1,11 @@
 """Command line: run, check, validate, unit-drop-in, incidents, status.
 
-Exit codes of `check` follow the Nagios plugin convention: 0 all ok, 1 the worst finding
-is in the lower half of the severity matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2),
-3 unknown (a probe could not tell) or a usage/config error.
+One exit-code table for every command (README "Exit codes"); `check`'s follow the Nagios
+plugin convention: 0 all ok, 1 the worst finding is in the lower half of the severity
+matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2), 3 unknown (a probe could not tell).
+Every command: 1 for "not found in the state" (an incident or silence id) and for
+`validate` on a bad config; 3 for a usage error (argparse's, an unknown name, a bad value:
+UsageError), a config error, an unusable state or an unreachable daemon.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,8 +23,9 @@ from typing import Any
 from watchdog import __version__
 from watchdog.cli import notification as notify_cli
 from watchdog.cli import sandbox as sandbox_cli
+from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
-from watchdog.common.errors import ConfigError, StateError, WatchdogError
+from watchdog.common.errors import ConfigError, ConfigMissing, WatchdogError, unknown_name
 from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.common.state import StateStore
 from watchdog.notification.store import parents
@@ -30,7 +35,13 @@ from watchdog.pipeline.incidents import Incident, IncidentBook
 from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.probe import ProbeRegistry, Resources
 from watchdog.pipeline.scheduler import gather_once
-from watchdog.runtime.config import Config, default_config_path, load_config
+from watchdog.runtime.config import (
+    DEFAULT_PATHS,
+    ENV_CONFIG,
+    Config,
+    default_config_path,
+    load_config,
+)
 from watchdog.runtime.logsetup import setup_logging
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
@@ -90,6 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                "status": cmd_status, **args.handlers}[args.command]
     try:
         return int(handler(args, path))
+    except ConfigMissing as exc:
+        how = "" if args.config else f" (from ${ENV_CONFIG})" if os.environ.get(ENV_CONFIG) \
+            else f" (no --config, ${ENV_CONFIG} unset, {DEFAULT_PATHS[0]} absent)"
+        sys.stderr.write(f"runbook-watchdog: the config file {exc.path} does not exist{how}\n")
+        return UNKNOWN if args.command != "validate" else 1
     except ConfigError as exc:
         _error_lines(exc.problems)
         return UNKNOWN if args.command != "validate" else 1
@@ -99,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error_lines(problems: Sequence[object]) -> None:
-    sys.stderr.write(f"runbook-watchdog: the config is invalid ({len(problems)} problems):\n")
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    sys.stderr.write(f"runbook-watchdog: the config is invalid ({count}):\n")
     for problem in problems:
         sys.stderr.write(f"  {problem}\n")
 
@@ -113,8 +130,7 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
 def cmd_check(args: argparse.Namespace, path: Path) -> int:
     config = load_config(path)
     if args.probe is not None and args.probe not in config.probes:
-        sys.stderr.write(f"runbook-watchdog: no probe named {args.probe!r} in {path}\n")
-        return UNKNOWN
+        raise unknown_name("probe", args.probe, config.probes, path)
     SCRUBBER.register(config.secrets)
     rows = asyncio.run(_check(config, args.probe))
     if args.format == "json":
@@ -162,15 +178,8 @@ def exit_code(config: Config, rows: list[dict[str, Any]]) -> int:
     return CRITICAL if min(ranks) < 2 else WARNING
 
 
-def _existing_state(config: Config, readonly: bool = True) -> StateStore:
-    db = config.watchdog.state_dir / "state.db"
-    if not db.exists():
-        raise StateError(f"no state database at {db} (has the daemon run yet?)")
-    return StateStore(db, readonly=readonly)
-
-
 def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
-    store = _existing_state(load_config(path))
+    store = existing_state(load_config(path), readonly=True)
     book = IncidentBook(store)
     items = book.all_incidents() if args.all else book.open_incidents()
     links = parents(store, history=True)
@@ -222,7 +231,7 @@ def cmd_remediations(args: argparse.Namespace, path: Path) -> int:
 def cmd_reset(args: argparse.Namespace, path: Path) -> int:
     from watchdog.cli.remediation import reset_target
 
-    lifted = reset_target(load_config(path), args.target)
+    lifted = reset_target(load_config(path), args.target, path)
     print(f"{args.target}: quarantine lifted, budget refilled" if lifted
           else f"{args.target}: was not quarantined; budget refilled")
     return 0
@@ -233,8 +242,7 @@ def cmd_remediate(args: argparse.Namespace, path: Path) -> int:
 
     config = load_config(path)
     if args.name not in config.remediations:
-        sys.stderr.write(f"runbook-watchdog: no remediation named {args.name!r} in {path}\n")
-        return UNKNOWN
+        raise unknown_name("remediation", args.name, config.remediations, path)
     SCRUBBER.register(config.secrets)
     outcome = asyncio.run(remediate(config, args.name, execute=args.execute))
     print(f"{args.name}: {outcome}")

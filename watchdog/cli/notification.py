@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from watchdog.cli.state import existing_state
 from watchdog.common.durations import parse_duration
-from watchdog.common.errors import StateError
+from watchdog.common.errors import UsageError, unknown_name
 from watchdog.common.state import StateStore
 from watchdog.notification.messages import utc_timestamp
 from watchdog.notification.postmortem import draft_path, render
@@ -49,10 +50,19 @@ def add_parsers(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
 
 def _store(path: Path, *, readonly: bool = False) -> tuple[StateStore, Path]:
     config = load_config(path)
-    db = config.watchdog.state_dir / "state.db"
-    if not db.exists():
-        raise StateError(f"no state database at {db} (has the daemon run yet?)")
-    return StateStore(db, readonly=readonly), config.watchdog.state_dir
+    return existing_state(config, readonly=readonly), config.watchdog.state_dir
+
+
+def _silence_target(args: argparse.Namespace, path: Path) -> tuple[StateStore, float]:
+    """Check `silence add`'s arguments before writing: a known probe, a duration."""
+    config = load_config(path)
+    if args.probe is not None and args.probe not in config.probes:
+        raise unknown_name("probe", args.probe, config.probes, path)
+    try:
+        seconds = parse_duration(args.duration)
+    except ValueError as exc:
+        raise UsageError(f"--for: {exc}") from exc
+    return existing_state(config), seconds
 
 
 def cmd_ack(args: argparse.Namespace, path: Path) -> int:
@@ -65,18 +75,17 @@ def cmd_ack(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_silence(args: argparse.Namespace, path: Path) -> int:
-    store, _ = _store(path)
     now = time.time()
     if args.verb == "add":
-        try:
-            seconds = parse_duration(args.duration)
-        except ValueError as exc:
-            sys.stderr.write(f"runbook-watchdog: --for: {exc}\n")
-            return 2
+        store, seconds = _silence_target(args, path)
+        if args.incident is not None and IncidentBook(store).get(args.incident) is None:
+            sys.stderr.write(f"runbook-watchdog: no incident #{args.incident}\n")
+            return 1
         silence_id = add_silence(store, probe=args.probe, incident_id=args.incident,
                                  until=now + seconds, reason=args.reason, now=now)
         print(f"silence #{silence_id} until {utc_timestamp(now + seconds)}")
         return 0
+    store, _ = _store(path)
     if args.verb == "remove":
         if not remove_silence(store, args.id, now):
             sys.stderr.write(f"runbook-watchdog: no active silence #{args.id}\n")

@@ -10,8 +10,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
-from watchdog.common.state import StateStore
+from watchdog.common.errors import unknown_name
 from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, Status, unknown
@@ -25,7 +26,7 @@ from watchdog.runtime.metrics import Metrics
 
 
 def _ledger(config: Config) -> Ledger:
-    store = StateStore.in_state_dir(config.watchdog.state_dir)
+    store = existing_state(config)
     return Ledger(store, config.watchdog.audit_file or config.watchdog.state_dir / "audit.jsonl")
 
 
@@ -40,13 +41,25 @@ def remediation_rows(config: Config) -> list[dict[str, Any]]:
     return budget_rows(ledger, built, resources.clock.time())
 
 
-def reset_target(config: Config, target: str) -> bool:
+def reset_target(config: Config, target: str, where: object) -> bool:
+    """Lift `target`'s quarantine; UsageError listing the known targets for another name."""
     ledger = _ledger(config)
+    known = known_targets(config, ledger)
+    if target not in known:
+        raise unknown_name("remediation target", target, known, where)
     now = SystemClock().time()
     lifted = ledger.reset(target, now)
     ledger.journal(Entry(at=now, remediation="-", target=target, mode="operator",
                          decision="reset", reason="operator ran `runbook-watchdog reset`"))
     return lifted
+
+
+def known_targets(config: Config, ledger: Ledger) -> set[str]:
+    """Targets of the configured remediations, and any the ledger has acted on or holds."""
+    resources = Resources(config.watchdog, ledger.store, SystemClock())
+    built = build_remediations(config, resources, _types(), lambda _: None)
+    seen = ledger.store.query("SELECT DISTINCT target FROM remediation_actions")
+    return {r.target for r in built} | set(ledger.quarantined()) | {r["target"] for r in seen}
 
 
 async def remediate(config: Config, name: str, *, execute: bool) -> str:

@@ -68,6 +68,10 @@ def exe() -> str:
 
 def cmd_validate(args: argparse.Namespace, path: Path) -> int:
     config = load_config(path)
+    if not config.probes:
+        sys.stderr.write(f"runbook-watchdog: {path}: watches nothing: no probes are configured "
+                         "(see docs/configuration.md)\n")
+        return 1
     print(f"{path}: valid ({len(config.probes)} probes, {len(config.remediations)} remediations)")
     for line in sandbox_warnings(config, args.unit):
         print(line, file=sys.stderr if line.startswith("warning") else sys.stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -21,6 +22,8 @@ def parse_duration(value: object) -> float:
         seconds = _parse_text(value.strip())
     else:
         raise ValueError("expected a duration such as 30s, 5m, 24h")
+    if not math.isfinite(seconds):  # nan would compare false with everything: never fire
+        raise ValueError(f"{value!r} is not a finite duration (use e.g. 500ms, 30s, 5m, 24h)")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds

@@ -2,6 +2,8 @@
 
     WatchdogError
     ├── ConfigError          a config file is invalid: carries every problem found
+    │   └── ConfigMissing    the config file does not exist
+    ├── UsageError           a command's argument is unusable: an unknown name, a bad value
     ├── PluginError          entry points: duplicate name, unknown type, bad plugin class
     ├── StateError           the SQLite state store cannot be opened or written
     └── ProbeError           raised inside a probe for a classified failure it cannot express
@@ -10,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -36,6 +38,24 @@ class ConfigError(WatchdogError):
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigMissing(ConfigError):
+    """The config file does not exist: said as such, not as a list of one problem."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__([ConfigProblem(path, "", "cannot read: No such file or directory")])
+
+
+class UsageError(WatchdogError):
+    """A command was given an argument it cannot use (an unknown name, a bad value)."""
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], where: object) -> UsageError:
+    """`no probe named 'x' in FILE (known: a, b)`: the error for a name nothing configures."""
+    listed = ", ".join(sorted(known)) or "none"
+    return UsageError(f"no {kind} named {name!r} in {where} (known: {listed})")
 
 
 class PluginError(WatchdogError):

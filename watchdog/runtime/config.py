@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from watchdog.common.envfile import read_env_file
-from watchdog.common.errors import ConfigError, ConfigProblem
+from watchdog.common.errors import ConfigError, ConfigMissing, ConfigProblem
 from watchdog.common.registry import Plugin, Registry
 from watchdog.common.secrets import collect_secrets
 from watchdog.notification.models import MaintenanceWindow, NotifyConfig
@@ -98,7 +98,7 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     for candidate in DEFAULT_PATHS:
         if candidate.exists():
             return candidate
-    return Path(__file__).resolve().parent.parent / "config" / "watchdog.yaml"
+    return Path(__file__).resolve().parents[2] / "config" / "watchdog.yaml"
 
 
 def load_config(
@@ -135,6 +135,8 @@ class _Loader:
     def read_yaml(self, path: Path) -> dict[str, Any]:
         try:
             text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ConfigMissing(self.file) from exc
         except OSError as exc:
             raise ConfigError([ConfigProblem(self.file, "", f"cannot read: {exc.strerror}")]) \
                 from exc

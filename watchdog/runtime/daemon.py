@@ -132,6 +132,8 @@ class Daemon:
         self.service.start(self._summary, self._progressing)
         log.info("runbook-watchdog started: %d probes, listening on %s", len(self._jobs),
                  self.config.watchdog.listen)
+        if not self.config.probes:
+            log.warning("watches nothing: %s configures no probes", self.config.path)
         try:
             await self.stopping.wait()
         finally:

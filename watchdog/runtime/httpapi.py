@@ -8,15 +8,19 @@ loop; /api/status asks the loop for a snapshot (and answers 503 if the loop is s
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from watchdog.common.errors import WatchdogError
 from watchdog.runtime.statusview import render_html
 
 log = logging.getLogger(__name__)
@@ -103,9 +107,21 @@ class _Server(ThreadingHTTPServer):
     source: StatusSource
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class ListenError(WatchdogError):
+    """The listener's address cannot be bound (in use, not on this host, privileged)."""
+
+
 class HttpListener:
     def __init__(self, host: str, port: int, source: StatusSource) -> None:
-        self._server = _Server((host, port), _Handler)
+        server = _Server6 if ":" in host else _Server  # an IPv6 literal, e.g. [::]:9877
+        try:
+            self._server = server((host, port), _Handler)
+        except OSError as exc:
+            raise ListenError(_cannot_listen(host, port, exc)) from exc
         self._server.source = source
         self._thread = threading.Thread(target=self._server.serve_forever, name="http",
                                         kwargs={"poll_interval": 0.2}, daemon=True)
@@ -121,3 +137,25 @@ class HttpListener:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno != errno.EADDRINUSE:
+        return f"cannot listen on {address} (watchdog.listen): {exc.strerror or exc}"
+    return (f"cannot listen on {address} (watchdog.listen): the address is already in use "
+            f"by {_holder(host, port)}; stop it or change watchdog.listen")
+
+
+def _holder(host: str, port: int) -> str:
+    """Who holds the address, if cheaply known: another watchdog answers /api/status."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    target = f"[{target}]" if ":" in target else target
+    try:
+        response = httpx.get(f"http://{target}:{port}/api/status", timeout=1.0,
+                             trust_env=False)
+        if response.status_code == 200 and "probes" in response.json():
+            return "another runbook-watchdog (`runbook-watchdog status` shows it)"
+    except (httpx.HTTPError, ValueError):
+        pass
+    return "another process"
