@@ -20,6 +20,8 @@ session (`pytest -s` or the terminal summary).
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers.podman import PodmanPeer
-from tests.production.host import HOST_CA, HOST_CA_INSIDE, SystemdHost, cached_rootfs
+from tests.production.host import HOST_CA, HOST_CA_INSIDE, UNIT, SystemdHost, cached_rootfs
 from tests.production.stack import Stack
 from tests.support import free_port, wait_for
 
@@ -60,6 +62,20 @@ class Production:
         assert isinstance(rows, list)
         return rows
 
+    def deploy_history(self, container: str) -> list[str]:
+        """The image IDs the deploy probe recorded, read from state.db as the service user
+        (a root-owned WAL file would lock the daemon out of its own database)."""
+        import json
+
+        code = ("import json, pathlib; from probes.deploy import deploy_history; "
+                "from watchdog.common.state import StateStore; "
+                f"s = StateStore.in_state_dir(pathlib.Path({STATE!r})); "
+                f"print(json.dumps([r.image_id for r in deploy_history(s, {container!r})]))")
+        done = self.host.sh(f"setpriv --reuid={UNIT} --regid={UNIT} --init-groups "
+                            f"/opt/runbook-watchdog/venv/bin/python -c {shlex.quote(code)}")
+        found: list[str] = json.loads(done.stdout)
+        return found
+
     def active(self) -> bool:
         return self.host.show("ActiveState")["ActiveState"] == "active"
 
@@ -81,10 +97,9 @@ SupplementaryGroups=docker
 """
 
 
-@pytest.fixture(scope="session")
-def production(podman: PodmanPeer, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[Production]:
-    base = tmp_path_factory.mktemp("production")
+@contextlib.contextmanager
+def production_host(podman: PodmanPeer, base: Path) -> Iterator[Production]:
+    """Boot, install, configure and start; tear everything down on the way out."""
     t0 = started = time.monotonic()
     rootfs = cached_rootfs()
     TIMINGS["rootfs (mmdebstrap or cache)"] = time.monotonic() - started
@@ -103,14 +118,19 @@ def production(podman: PodmanPeer, tmp_path_factory: pytest.TempPathFactory
         port = free_port()
         host.write(ENV_FILE, stack.env_file(), mode="0600")
         host.sh(operator_edits(port))
+        # What a Docker host with nightly Mongo dumps has: the engine's data directory and
+        # a fresh backup (the bundled config's docker-disk and mongo-backups probes).
+        host.sh("mkdir -p /var/lib/docker /var/backups/mongodb && "
+                "echo dump | gzip > /var/backups/mongodb/marketplace-nightly.gz")
         host.sh("groupadd --system docker && chgrp docker /var/run/docker.sock "
                 "&& chmod 0660 /var/run/docker.sock")
         host.write("/etc/systemd/system/runbook-watchdog.service.d/docker.conf", DROP_IN)
         host.sh("systemctl daemon-reload && "
                 "/opt/runbook-watchdog/venv/bin/runbook-watchdog validate "
                 f"--config {CONFIG} && systemctl enable --now runbook-watchdog")
-        wait_for(lambda: host is not None and host.show("ActiveState")["ActiveState"]
-                 == "active", timeout=60, what="the service active (READY=1)")
+        booted = host
+        wait_for(lambda: booted.show("ActiveState")["ActiveState"] == "active", timeout=60,
+                 what="the service active (READY=1)")
         TIMINGS["configure + start to READY"] = time.monotonic() - started
         yield Production(host, stack, port)
     finally:
@@ -118,6 +138,13 @@ def production(podman: PodmanPeer, tmp_path_factory: pytest.TempPathFactory
             host.stop()
         stack.stop()
         TIMINGS["session (harness and drills)"] = time.monotonic() - t0
+
+
+@pytest.fixture(scope="session")
+def production(podman: PodmanPeer, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Production]:
+    with production_host(podman, tmp_path_factory.mktemp("production")) as made:
+        yield made
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -5,7 +5,13 @@
 - nickapp-mongodb, nickapp-redis: containers of the same names (what `docker ps` shows),
   while the protocols are served by real host processes: nx-27017 (MongoDB wire
   protocol) and redis-server with a password, maxmemory and noeviction;
-- watchtower: a container the rollback must stop.
+- watchtower: a container the rollback must stop;
+- shkeeper: busybox httpd answering /api/v1/healthcheck like the provider, and an SMTP
+  server (aiosmtpd, plain) for the smtp probe.
+
+Every other probe of the bundled config is made to pass (a fresh backup file, the Docker
+data directory): the remediations hold back when 4 probes fail at once (`storm`), so a
+drill on a host where half the probes fail for want of a peer would only show that gate.
 
 The Compose project lives in a host folder named `backend`, bind-mounted at /opt/backend
 in the systemd host: the test and the watchdog inside run Compose on the same file and so
@@ -15,6 +21,7 @@ on the same project.
 from __future__ import annotations
 
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -24,13 +31,16 @@ import httpx
 from tests.network.conftest import NxMongo
 from tests.peers.podman import PodmanPeer
 from tests.peers.redis_server import RedisServer
-from tests.remediations.conftest import BROKEN, GOOD
-from tests.support import free_port, wait_for
+from tests.support import Process, free_port, port_open, wait_for
 
 REPO = "localhost/nickapp-backend"
+# The backend says it started, as a real one does (a container that never logs a line is a
+# case of its own for the logs probes); v2 serves, but /api/health is a 404.
+GOOD = 'echo "nickapp-backend v1 listening on :$PORT"\nexec httpd -f -p 127.0.0.1:$PORT -h /www\n'
+BROKEN = 'echo "nickapp-backend v2 listening on :$PORT"\nexec httpd -f -p 127.0.0.1:$PORT -h /bin\n'
+SHKEEPER = "localhost/shkeeper-standin:1"
 STANDIN = "localhost/app:v1"  # the peer's busybox image
 REDIS_PASSWORD = "prod-redis-pw-51c0e2"  # a test secret
-SERVICES = ("nickapp-backend", "mongodb", "redis", "watchtower")
 
 
 class Stack:
@@ -45,6 +55,13 @@ class Stack:
                                         files={"app/start.sh": GOOD, "app/release": "v1\n"})
         self.bad = podman.import_image([f"{REPO}:v2"],
                                        files={"app/start.sh": BROKEN, "app/release": "v2\n"})
+        podman.import_image([SHKEEPER],
+                            files={"www/api/v1/healthcheck": '{"status": "success"}\n'})
+        self.shkeeper_port = free_port()
+        self.smtp_port = free_port()
+        exe = Path(sys.executable).parent / "aiosmtpd"
+        self.smtp = Process([str(exe), "-n", "-l", f"127.0.0.1:{self.smtp_port}"],
+                            base / "smtp.log")
         self.redis = RedisServer(base, "--maxmemory", "2mb", "--maxmemory-policy",
                                  "noeviction", password=REDIS_PASSWORD)
         self.mongo = NxMongo(base)
@@ -90,12 +107,19 @@ class Stack:
                 container_name: watchtower
                 network_mode: host
                 command: ["sleep", "86400"]
+              shkeeper:
+                image: {SHKEEPER}
+                container_name: shkeeper
+                network_mode: host
+                command: ["httpd", "-f", "-p", "127.0.0.1:{self.shkeeper_port}", "-h", "/www"]
             """)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self.redis.start()
         self.mongo.start()
+        self.smtp.start()
+        wait_for(lambda: port_open(self.smtp_port), what="the SMTP server")
         done = self.compose("up", "-d")
         assert done.returncode == 0, done.stderr
         wait_for(self.healthy, timeout=60, what="the backend healthy")
@@ -104,6 +128,7 @@ class Stack:
         self.compose("down", "--timeout", "1")
         self.redis.process.stop()
         self.mongo.process.stop()
+        self.smtp.stop()
 
     def compose(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["docker-compose", "-f", str(self.compose_file), *args],
@@ -114,16 +139,19 @@ class Stack:
     def env_file(self, **extra: str) -> str:
         """/etc/runbook-watchdog/watchdog.env: the bundled config's ${VAR}s pointed at the
         stand-ins. The peers the drills do not stand in for (SHKeeper, SMTP, Alertmanager)
-        get free loopback ports of their own, so the daemon never talks to another
-        session's services."""
+        Alertmanager gets a free loopback port of its own (nothing listens: notifications
+        are retried, which the drills do not look at), so the daemon never talks to
+        another session's services."""
         values = {
             "BACKEND_HEALTH_URL": self.health_url,
             "MONGO_URI": self.mongo.uri,
             "REDIS_URL": self.redis.url,
             "REDIS_PASSWORD": REDIS_PASSWORD,
-            "SHKEEPER_API_URL": f"http://127.0.0.1:{free_port()}",
+            "SHKEEPER_API_URL": f"http://127.0.0.1:{self.shkeeper_port}",
+            "SHKEEPER_API_KEY": "shkeeper-key-drill",
             "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(free_port()),
+            "SMTP_PORT": str(self.smtp_port),
+            "SMTP_TLS": "none",
             "ALERTMANAGER_URL": f"http://127.0.0.1:{free_port()}",
             "MAIL_DOMAIN": "drill.invalid",
             **extra,
