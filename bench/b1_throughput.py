@@ -56,8 +56,7 @@ async def saturate(config_path: Path, seconds: float, profile: str | None = None
                    ) -> dict[str, float]:
     """Run the probes back to back, IN_FLIGHT at a time; OK probes/s and CPU s/probe."""
     from watchdog.common.clock import SystemClock
-    from watchdog.common.registry import PROBE_GROUP, Registry
-    from watchdog.pipeline.probe import Resources
+    from watchdog.pipeline.probe import ProbeRegistry, Resources
     from watchdog.pipeline.scheduler import run_once
     from watchdog.runtime.config import load_config
     from watchdog.runtime.daemon import build_jobs, close_jobs
@@ -65,7 +64,7 @@ async def saturate(config_path: Path, seconds: float, profile: str | None = None
     config = load_config(config_path, environ={})
     clock = SystemClock()
     resources = Resources(config.watchdog, None, clock)
-    jobs = build_jobs(config, resources, Registry.from_entry_points(PROBE_GROUP, "probe"))
+    jobs = build_jobs(config, resources, ProbeRegistry.from_entry_points())
     cycle = itertools.cycle(jobs)
     counts = {"ok": 0, "runs": 0}
 

@@ -35,9 +35,14 @@ from bench.common import (
 )
 from tests.peers.podman import PodmanPeer
 from tests.support import HttpPeer
-from watchdog.common.registry import REMEDIATION_GROUP, Registry
 from watchdog.pipeline.classifier import Transition
-from watchdog.remediation.contract import ActionContext, ActionParams, Plan, Trigger
+from watchdog.remediation.contract import (
+    ActionContext,
+    ActionParams,
+    Plan,
+    RemediationRegistry,
+    Trigger,
+)
 
 REPS = int(os.environ.get("B3_REPS", "5"))
 INTERVAL, TIMEOUT, K = 1.0, 0.5, 2
@@ -161,7 +166,7 @@ async def main() -> list[Figure]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-b3-"))
     quiet_logs(tmp / "watchdog.log")
     faults = Faults(tmp)
-    types = Registry.from_entry_points(REMEDIATION_GROUP, "remediation")
+    types = RemediationRegistry.from_entry_points()
     types.register("bench_standin", StandInAction)
     results: dict[str, list[tuple[float, float] | None]] = {}
     try:

@@ -46,7 +46,6 @@ def bundled_config(tmp: Path) -> Path:
     text = text.replace("listen: 127.0.0.1:9877", f"listen: 127.0.0.1:{free_port()}\n"
                         f"  docker_url: unix://{tmp}/no-docker.sock\n"
                         f"  kill_switch: {tmp}/no-kill-switch", 1)
-    text = text.replace("dir: /var/incidents", f"dir: {tmp}/incidents")
     text = re.sub(r"\n  mail-dns:\n(?:    .*\n)+", "\n", text, count=1)
     path = tmp / "watchdog.yaml"
     path.write_text(text)

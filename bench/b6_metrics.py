@@ -1,6 +1,6 @@
 """B6 /metrics with 10,000 series: scrape time p50/p99 and the longest event-loop block.
 
-The daemon's own Metrics and HttpListener (watchdog/httpapi.py renders in the listener's
+The daemon's own Metrics and HttpListener (watchdog/runtime/httpapi.py renders in the listener's
 thread) on a loop that runs a 1 ms lag sampler; another process scrapes 100 times, two at
 a time. The lag sampler also runs for a while without scrapes, as the baseline.
 """

@@ -1,6 +1,6 @@
 """The shared client's transport, swappable for the B1 comparison (bench only).
 
-`stock` is what the daemon ships (watchdog/probe.py Resources.http); `aiohttp` is the same
+`stock` is what the daemon ships (watchdog/pipeline/probe.py Resources.http); `aiohttp` is the same
 httpx.AsyncClient API over the httpx-aiohttp transport, with the same limits.
 """
 

@@ -17,8 +17,9 @@ The bundled rules (`bundled_rules: true`) cover the runbook's symptoms:
     missing_env         a thrown missing-environment-variable error        §3.1
     port_conflict       EADDRINUSE                                        §3.1
 
-Other causes: no_source (no such container or file: UNKNOWN), docker_timeout,
-docker_unreachable, docker_error (UNKNOWN).
+Their hints name the operator's env file (`watchdog.env_file`). Other causes: no_source
+(no such container or file: UNKNOWN), docker_timeout, docker_unreachable, docker_error
+(UNKNOWN).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from probes import _window
+from probes._hints import env_file, fill
 from probes._logread import Lines, LogSource
 from watchdog.common.durations import Duration
 from watchdog.peers.docker import DockerUnavailable
@@ -69,7 +71,7 @@ BUNDLED_RULES: tuple[LogRule, ...] = (
     LogRule(pattern=r"MongoNetworkError|MongooseServerSelectionError|Could not connect to server",
             cause="mongo_unreachable", severity="sev1", threshold=3, within=300, runbook="3.2",
             hint="MongoDB unreachable: docker ps -a --filter name=mongodb; docker logs "
-                 "--tail=200 nickapp-mongodb; df -h /var/lib/docker (runbook §3.2)"),
+                 "--tail=200 <the MongoDB container>; df -h /var/lib/docker (runbook §3.2)"),
     LogRule(pattern=r"ECONNREFUSED redis:6379|NOAUTH Authentication required",
             cause="redis_unreachable", severity="sev2", threshold=3, within=300, runbook="3.3",
             hint="Redis unreachable or auth mismatch: docker ps -a --filter name=redis; "
@@ -86,13 +88,19 @@ BUNDLED_RULES: tuple[LogRule, ...] = (
                     rf"\b{_ENV}\b|\b{_ENV}\b.{{0,60}}\b(?:missing|required|undefined|not set|"
                     rf"not defined)\b",
             cause="missing_env", severity="sev1", threshold=1, within=900, runbook="3.1",
-            hint="a required environment variable is missing: add it to /opt/backend/.env, "
+            hint="a required environment variable is missing: add it to {env_file}, "
                  "then docker compose up -d (runbook §3.1)"),
     LogRule(pattern=r"EADDRINUSE", cause="port_conflict", severity="sev1", threshold=1,
             within=900, runbook="3.1",
             hint="port conflict: another process holds the port (ss -ltnp); stop it or "
                  "change the port, then docker compose up -d (runbook §3.1)"),
 )
+
+
+def _filled(rule: LogRule, env: str) -> LogRule:
+    """A bundled rule with its hint naming this installation's env file."""
+    return rule.model_copy(update={"hint": fill(rule.hint, env_file=env)}) if rule.hint \
+        else rule
 
 
 class LogsParams(ProbeParams):
@@ -137,7 +145,9 @@ class LogsProbe:
     def __init__(self, params: LogsParams, ctx: ProbeContext) -> None:
         self.params = params
         self.ctx = ctx
-        self.rules = [*params.rules, *(BUNDLED_RULES if params.bundled_rules else ())]
+        bundled = [_filled(rule, env_file(ctx)) for rule in BUNDLED_RULES] \
+            if params.bundled_rules else []
+        self.rules = [*params.rules, *bundled]
         self.compiled = [re.compile(rule.pattern) for rule in self.rules]
         self.source = LogSource(ctx, container=params.container, path=params.path,
                                 lookback=params.lookback, from_start=params.from_start)

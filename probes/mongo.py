@@ -1,7 +1,8 @@
 """MongoDB probe (runbook §3.2): `ping` through pymongo's AsyncMongoClient.
 
 Causes: unreachable (nothing answers: refused, DNS), auth_failed, timeout (a server that
-accepts but does not answer in time), error (any other server error).
+accepts but does not answer in time), error (any other server error). Hints name the
+container MongoDB runs in (`container`) and the operator's env file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from probes._hints import env_file, fill_all
 from probes._mongo import bounded_client, hosts_of, mongo_cause, mongo_transient
 from probes._retry import retry_once
 from watchdog.pipeline.observation import Observation, failed, ok
@@ -21,13 +23,13 @@ from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "unreachable": "MongoDB does not answer: docker ps -a --filter name=mongodb; if exited, "
-                   "docker logs --tail=200 nickapp-mongodb (corrupt journal, disk full, OOM) "
+                   "docker logs --tail=200 {container} (corrupt journal, disk full, OOM) "
                    "and df -h /var/lib/docker (runbook 3.2 steps 1-4)",
     "timeout": "MongoDB accepts but does not answer in time: load, disk full or a hung "
-               "container; docker logs --tail=200 nickapp-mongodb (runbook 3.2 step 2)",
+               "container; docker logs --tail=200 {container} (runbook 3.2 step 2)",
     "auth_failed": "MongoDB rejects the credentials: check the URI's user and password in "
-                   "/opt/backend/.env against the database's users (runbook 3.2)",
-    "error": "MongoDB answers with an error: docker logs --tail=200 nickapp-mongodb "
+                   "{env_file} against the database's users (runbook 3.2)",
+    "error": "MongoDB answers with an error: docker logs --tail=200 {container} "
              "(runbook 3.2)",
 }
 
@@ -35,6 +37,7 @@ HINTS = {
 class MongoParams(ProbeParams):
     # A secret as a whole: the URI usually carries the credentials.
     uri: SecretStr
+    container: str | None = None  # the container MongoDB runs in: named in hints only
 
 
 class MongoProbe:
@@ -44,6 +47,8 @@ class MongoProbe:
 
     def __init__(self, params: MongoParams, ctx: ProbeContext) -> None:
         self.timeout = ctx.timeout
+        self.hints = fill_all(HINTS, container=params.container or "<the MongoDB container>",
+                              env_file=env_file(ctx))
         # One client (and its pool and monitors) for the probe's life.
         self.client: AsyncMongoClient[dict[str, Any]] = bounded_client(
             params.uri.get_secret_value(), ctx.timeout)
@@ -57,7 +62,7 @@ class MongoProbe:
         except (PyMongoError, TimeoutError) as exc:
             cause = mongo_cause(exc) or "error"
             return failed(cause, f"{self.where}: {cause.replace('_', ' ')} "
-                          f"({type(exc).__name__})", hint=HINTS[cause],
+                          f"({type(exc).__name__})", hint=self.hints[cause],
                           latency=time.monotonic() - started)
         latency = time.monotonic() - started
         return ok(f"{self.where}: ping ok in {latency * 1000:.1f} ms",

@@ -4,6 +4,7 @@ Causes: refused, timeout, dns, auth_failed (NOAUTH / WRONGPASS), oom_rejecting_w
 (used memory at maxmemory with noeviction, or OOM on the probe key's write),
 persistence_error (RDB/AOF errors in INFO persistence, or MISCONF on the write: the
 runbook's "Redis disk full"), connect_error, error. When ok: latency and memory ratio.
+Hints name the container Redis runs in (`container`) and the operator's env file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeout
 
+from probes._hints import env_file, fill_all
 from probes._retry import retry_once
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.observation import Observation, failed, ok
@@ -35,18 +37,18 @@ from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
     "refused": "Redis is not listening: docker ps -a --filter name=redis; docker logs --tail=200 "
-               "nickapp-redis; docker compose up -d redis (runbook 3.3 steps 1-2)",
-    "timeout": "Redis accepts but does not answer: docker logs --tail=200 nickapp-redis "
+               "{container}; docker compose up -d redis (runbook 3.3 steps 1-2)",
+    "timeout": "Redis accepts but does not answer: docker logs --tail=200 {container} "
                "(runbook 3.3 step 2)",
     "dns": "the Redis host does not resolve: compose network or /etc/hosts changed? (runbook 3.3)",
     "connect_error": "cannot connect to Redis: docker ps -a --filter name=redis (runbook 3.3)",
-    "auth_failed": "NOAUTH/WRONGPASS: REDIS_PASSWORD in /opt/backend/.env differs from Redis's; "
+    "auth_failed": "NOAUTH/WRONGPASS: REDIS_PASSWORD in {env_file} differs from Redis's; "
                    "fix it, then docker compose up -d redis backend (runbook 3.3 steps 3-4)",
     "oom_rejecting_writes": "memory full + noeviction, writes rejected: redis-cli CONFIG SET "
                             "maxmemory-policy allkeys-lru (runbook 3.3 step 5)",
     "persistence_error": "Redis cannot persist (disk full?): df -h /var/lib/docker; free space, "
                          "then BGSAVE (runbook: Redis disk full, Sev2)",
-    "error": "Redis answered with an error: docker logs --tail=200 nickapp-redis (runbook 3.3)",
+    "error": "Redis answered with an error: docker logs --tail=200 {container} (runbook 3.3)",
 }
 
 
@@ -56,6 +58,7 @@ class RedisParams(ProbeParams):
     # SET with a TTL on a key of the watchdog's own: the only way to see writes rejected.
     write_check: bool = True
     probe_key: str = "runbook-watchdog:probe"
+    container: str | None = None  # the container Redis runs in: named in hints only
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ class RedisProbe:
         self.params = params
         self.timeout = ctx.timeout
         self.key = f"{params.probe_key}:{ctx.name}"
+        self.hints = fill_all(HINTS, container=params.container or "<the Redis container>",
+                              env_file=env_file(ctx))
         parts = urlsplit(params.url)
         self.where = f"redis {parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
         password = params.password.get_secret_value() if params.password else None
@@ -114,7 +119,7 @@ class RedisProbe:
             return self._failure(exc)
         except ValueError as exc:  # a reply that does not decode or parse: not a sane Redis
             return failed("error", f"{self.where}: malformed reply ({type(exc).__name__})",
-                          hint=HINTS["error"])
+                          hint=self.hints["error"])
 
     async def _read(self) -> Snapshot:
         started = time.monotonic()
@@ -129,7 +134,7 @@ class RedisProbe:
     def _failure(self, exc: BaseException) -> Observation:
         cause = _cause(exc)
         return failed(cause, f"{self.where}: {cause.replace('_', ' ')} ({type(exc).__name__})",
-                      hint=HINTS[cause])
+                      hint=self.hints[cause])
 
     def _judge(self, snap: Snapshot) -> Observation:
         values = _values(snap)
@@ -137,11 +142,11 @@ class RedisProbe:
             return failed("oom_rejecting_writes", f"{self.where}: memory full "
                           f"({snap.used}/{snap.maxmemory} bytes, policy "
                           f"{snap.info.get('maxmemory_policy')}), writes rejected",
-                          hint=HINTS["oom_rejecting_writes"], values=values)
+                          hint=self.hints["oom_rejecting_writes"], values=values)
         problems = snap.persistence_errors()
         if problems:
             return failed("persistence_error", f"{self.where}: {', '.join(problems)}",
-                          hint=HINTS["persistence_error"], values=values)
+                          hint=self.hints["persistence_error"], values=values)
         return ok(f"{self.where}: PONG in {snap.latency * 1000:.1f} ms", **values)
 
     async def aclose(self) -> None:

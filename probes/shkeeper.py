@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from probes._hints import env_file, fill_all
 from probes._mongo import bounded_client, mongo_cause
 from probes._retry import http_transient, retry_once
 from watchdog.common.durations import Duration
@@ -34,8 +35,8 @@ HINTS = {
                       "provider, toggle the checkout banner; never SHKEEPER_FORCE_PAYOUT_DEMO "
                       "for real customer money (runbook 3.4 step 2)",
     "unreachable": "our network cannot reach SHKeeper: curl from the host vs from inside "
-                   "nickapp-backend; DNS / firewall changes? (runbook 3.4 step 3)",
-    "unauthorized": "SHKeeper rejects the API key: check SHKEEPER_API_KEY in /opt/backend/.env "
+                   "the backend container; DNS / firewall changes? (runbook 3.4 step 3)",
+    "unauthorized": "SHKeeper rejects the API key: check SHKEEPER_API_KEY in {env_file} "
                     "(runbook 3.4 step 1)",
     "bad_response": "SHKeeper answers, but not with a healthy health check: check their status "
                     "page (runbook 3.4 steps 1-2)",
@@ -83,6 +84,7 @@ class ShkeeperProbe:
         self.clock = ctx.clock
         self.http = ctx.http()
         self.endpoint = params.url.rstrip("/") + "/api/v1/healthcheck"
+        self.hints = fill_all(HINTS, env_file=env_file(ctx))
         stuck = params.stuck_payments
         self.mongo: AsyncMongoClient[dict[str, Any]] | None = \
             bounded_client(stuck.uri.get_secret_value(), ctx.timeout) if stuck else None
@@ -105,7 +107,7 @@ class ShkeeperProbe:
         if stuck is not None and count.value is not None and count.value > stuck.threshold:
             return failed("stuck_payments", f"{count.value} payments pending for more than "
                           f"{stuck.older_than / 60:g} min (threshold {stuck.threshold})",
-                          hint=HINTS["stuck_payments"], values=values, details=details)
+                          hint=self.hints["stuck_payments"], values=values, details=details)
         note = f"; stuck payments not counted: {count.problem}" if count.problem else ""
         return ok(api.summary + note, **values)
 
@@ -119,8 +121,9 @@ class ShkeeperProbe:
             how = "timeout" if isinstance(exc, httpx.TimeoutException | TimeoutError) \
                 else network_cause(exc) or "connect_error"
             return failed("unreachable", f"SHKeeper unreachable ({how.replace('_', ' ')}, "
-                          f"{type(exc).__name__})", hint=HINTS["unreachable"])
-        return _judge_response(response, self.params.ok_statuses, time.monotonic() - started)
+                          f"{type(exc).__name__})", hint=self.hints["unreachable"])
+        return _judge_response(response, self.params.ok_statuses, time.monotonic() - started,
+                               self.hints)
 
     async def _get(self) -> httpx.Response:
         headers = {"X-Shkeeper-Api-Key": self.params.api_key.get_secret_value()}
@@ -145,20 +148,20 @@ class ShkeeperProbe:
             await self.mongo.close()
 
 
-def _judge_response(response: httpx.Response, ok_statuses: list[str],
-                    latency: float) -> Observation:
+def _judge_response(response: httpx.Response, ok_statuses: list[str], latency: float,
+                    hints: dict[str, str]) -> Observation:
     code = response.status_code
     values = {"status_code": float(code), "latency_seconds": latency}
     if code in (401, 403):
         return failed("unauthorized", f"SHKeeper rejects the API key (HTTP {code})",
-                      hint=HINTS["unauthorized"], values=values)
+                      hint=hints["unauthorized"], values=values)
     if code >= 500:
         return failed("provider_error", f"SHKeeper answers HTTP {code}",
-                      hint=HINTS["provider_error"], values=values)
+                      hint=hints["provider_error"], values=values)
     problem = _body_problem(response, ok_statuses)
     if problem is not None:
         return failed("bad_response", f"SHKeeper health check: {problem}",
-                      hint=HINTS["bad_response"], values=values)
+                      hint=hints["bad_response"], values=values)
     return ok(f"SHKeeper healthy (HTTP {code} in {latency * 1000:.0f} ms)", **values)
 
 

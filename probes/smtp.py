@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 
 from pydantic import SecretStr, model_validator
 
+from probes._hints import env_file, fill_all
 from probes._retry import is_reset, retry_once
 from probes._tls import client_context
 from watchdog.peers.errors import network_cause
@@ -27,13 +28,13 @@ from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import BlockingTimeout, ProbeContext, ProbeParams
 
 HINTS = {
-    "auth_failed": "password rotated by provider: update SMTP_PASS in /opt/backend/.env "
+    "auth_failed": "password rotated by provider: update SMTP_PASS in {env_file} "
                    "(runbook 3.5 step 2)",
     "timeout": "connection timed out: provider rate-limit; switch provider/sender "
                "(runbook 3.5 step 3)",
     "refused": "nothing listens on the SMTP port: host/port changed or the provider is down "
                "(runbook 3.5 step 1)",
-    "dns": "the SMTP host does not resolve: SMTP_HOST in /opt/backend/.env (runbook 3.5 step 1)",
+    "dns": "the SMTP host does not resolve: SMTP_HOST in {env_file} (runbook 3.5 step 1)",
     "tls_error": "TLS with the SMTP server failed: certificate, or STARTTLS/implicit TLS "
                  "mismatch (SMTP_SECURE, SMTP_PORT) (runbook 3.5 step 1)",
     "protocol_error": "the SMTP server refused the session: test the credentials from the "
@@ -72,6 +73,7 @@ class SmtpProbe:
         self.timeout = ctx.timeout
         self.where = f"smtp {params.host}:{params.port}"
         self.tls_context = client_context(params.ca_file, params.verify_tls)
+        self.hints = fill_all(HINTS, env_file=env_file(ctx))
 
     async def check(self) -> Observation:
         started = time.monotonic()
@@ -113,7 +115,7 @@ class SmtpProbe:
         cause = _cause(exc)
         reply = f" {exc.smtp_code}" if isinstance(exc, smtplib.SMTPResponseException) else ""
         return failed(cause, f"{self.where}: {cause.replace('_', ' ')} "
-                      f"({type(exc).__name__}{reply})", hint=HINTS[cause], latency=latency)
+                      f"({type(exc).__name__}{reply})", hint=self.hints[cause], latency=latency)
 
 
 def _cause(exc: BaseException) -> str:

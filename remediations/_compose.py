@@ -8,13 +8,12 @@ The result is parsed again to prove the service now names the new image.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import yaml
+
+from watchdog.common.atomicfile import copy_atomically, replace_atomically
 
 _KEY = re.compile(r"^(?P<indent>\s*)(?P<q>[\"']?)(?P<key>[^\"':#]+)(?P=q)\s*:(?P<rest>.*)$")
 _VALUE = re.compile(r"^(?P<lead>\s*)(?P<q>[\"']?)(?P<value>[^\"'#\s]+)(?P=q)"
@@ -93,16 +92,14 @@ def _check(text: str, service: str, image: str) -> None:
 
 def rewrite(path: Path, service: str, image: str, backup: Path) -> str:
     """Point `service` at `image` in the file at `path` (atomically; a copy kept at `backup`).
-    Returns the image it named before."""
+    Returns the image it named before. A rewrite that cannot complete (read-only
+    directory, full disk) raises OSError and leaves `path` as it was, with no temporary
+    file beside it."""
     new, old = with_image(path.read_text(encoding="utf-8"), service, image)
-    shutil.copy2(path, backup)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    copy_atomically(path, backup)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(new)
-        shutil.copymode(path, tmp)
-        os.replace(tmp, path)
+        replace_atomically(path, new, path.stat().st_mode & 0o777)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        backup.unlink(missing_ok=True)  # the directory is left as it was found
         raise
     return old

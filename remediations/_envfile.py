@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from watchdog.common.atomicfile import copy_atomically, replace_atomically
 
 # prefix, key, "=", value (quoted, or up to whitespace/#), the rest (an inline comment)
 _ASSIGN = re.compile(r"""^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)"""
@@ -38,17 +37,11 @@ def current_values(text: str, keys: list[str]) -> dict[str, str | None]:
 
 
 def write_atomically(path: Path, text: str, backup: Path) -> None:
-    """Copy `path` to `backup`, then replace it by rename: readers see old or new, never half."""
-    shutil.copy2(path, backup)
-    mode = path.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    """Copy `path` to `backup`, then replace it by rename: readers see old or new, never half;
+    a write that cannot complete leaves `path` as it was (OSError)."""
+    copy_atomically(path, backup)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        replace_atomically(path, text, path.stat().st_mode & 0o777)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        backup.unlink(missing_ok=True)  # the directory is left as it was found
         raise

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 from pydantic import Field
 
 from remediations._command import run_command
 from watchdog.common.durations import Duration
-from watchdog.remediation.contract import ActionContext, ActionParams, ActionRefused, Plan, Trigger
+from watchdog.remediation.contract import (
+    ActionContext,
+    ActionParams,
+    ActionRefused,
+    BaseAction,
+    Plan,
+    Trigger,
+)
+from watchdog.remediation.sandbox import SandboxNeeds, require_capabilities
+from watchdog.runtime.config_models import WatchdogSettings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -30,15 +39,19 @@ class BlockIpParams(ActionParams):
     max_ips: int = Field(default=10, ge=1)  # a longer list smells like a shared cause
     command_timeout: Duration = 10.0
 
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        # The firewall command runs as the service's user: it changes netfilter rules over
+        # netlink, which takes CAP_NET_ADMIN (passed on as an ambient capability).
+        return SandboxNeeds(capabilities=("CAP_NET_ADMIN",), address_families=("AF_NETLINK",),
+                            why=f"{self.command[0]} changes the host firewall over netlink")
 
-class BlockIp:
-    Params: ClassVar[type[BlockIpParams]] = BlockIpParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
+
+class BlockIp(BaseAction[BlockIpParams]):
+    Params = BlockIpParams
+    target = "firewall"  # one firewall, whatever the remediation is named
 
     def __init__(self, params: BlockIpParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.ctx = ctx
-        self.target = "firewall"
+        super().__init__(params, ctx)
         self.allow = [ipaddress.ip_network(n, strict=False) for n in params.allow]
 
     async def plan(self, trigger: Trigger) -> Plan:
@@ -50,6 +63,7 @@ class BlockIp:
         if len(blockable) > self.params.max_ips:
             raise ActionRefused(f"{len(blockable)} offenders exceed max_ips "
                                 f"{self.params.max_ips}: a shared cause, not one abuser")
+        require_capabilities(("CAP_NET_ADMIN",))
         return Plan(self.target, f"block {', '.join(blockable)} at the firewall",
                     {"ips": blockable, "expire": self.params.expire})
 

@@ -1,53 +1,85 @@
 """Preserve evidence when an incident opens (runbook §3.1 step 1, §3.7 step 5). Safe: auto.
 
-Saves under DIR/<incident-id>/: the finding (findings.json), the container's log tail
-(`docker logs --tail=200`), its inspected State (`docker inspect … .State`) and the
-access-log tail. Everything written passes the secret scrubber. A part that cannot be
-read (no such container, no log file) is recorded as such in its file, not skipped, so
-the evidence shows what was tried.
+Saves under DIR/incident-<id>/ (DIR: `dir`, default `<state_dir>/incidents`): the finding
+(findings.json), the log tail (`docker logs --tail=200`) and inspected State (`docker
+inspect … .State`) of the incident's own container (the one the triggering probe names,
+else the configured `container`), and the access-log tail. Everything written passes the
+secret scrubber. A part that cannot be read (no such container, no log file) is recorded
+as such in its file, not skipped, so the evidence shows what was tried. A capture that
+fails is journaled and reported; it never changes the incident's severity.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import docker.errors
 
 from watchdog.common.secrets import scrub
 from watchdog.peers.docker import DockerAccess, DockerUnavailable
-from watchdog.remediation.contract import ActionContext, ActionFailed, ActionParams, Plan, Trigger
+from watchdog.remediation.contract import (
+    ActionContext,
+    ActionFailed,
+    ActionParams,
+    BaseAction,
+    Plan,
+    Trigger,
+)
+from watchdog.remediation.sandbox import SandboxNeeds, refusal, require_writable
+from watchdog.runtime.config_models import WatchdogSettings
 
 TAIL_BYTES = 4 * 1024 * 1024  # read at most this much of an access log's end
 
 
 class EvidenceParams(ActionParams):
-    dir: Path = Path("/var/incidents")
-    container: str | None = None
+    dir: Path | None = None  # default: <state_dir>/incidents, writable under the unit
+    container: str | None = None  # when the triggering probe names no container
     access_log: Path | None = None
     log_lines: int = 200
     access_lines: int = 1000
 
+    def evidence_dir(self, settings: WatchdogSettings) -> Path:
+        return self.dir if self.dir is not None else settings.state_dir / "incidents"
 
-class CaptureEvidence:
-    Params: ClassVar[type[EvidenceParams]] = EvidenceParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "open"
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        return SandboxNeeds(creates=(self.evidence_dir(settings),),
+                            why="evidence of each incident")
+
+
+class CaptureEvidence(BaseAction[EvidenceParams]):
+    Params = EvidenceParams
+    fires_on = "open"
     safe: ClassVar[bool] = True
 
     def __init__(self, params: EvidenceParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.target = f"evidence:{ctx.name}"
-        self.ctx = ctx
-        self.docker = DockerAccess(ctx) if params.container else None
+        super().__init__(params, ctx)
+        self.dir = params.evidence_dir(ctx.settings)
+        self._docker: DockerAccess | None = None
+        # One engine call at a time: captures of incidents that open together queue here
+        # rather than meet DockerAccess's "previous call has not returned" guard.
+        self._engine_turn = asyncio.Lock()
+
+    def container_for(self, probe: str) -> str | None:
+        """The incident's own container: the triggering probe's `container`, if it has one."""
+        own = getattr(self.ctx.probe_params(probe), "container", None)
+        return own if isinstance(own, str) and own else self.params.container
+
+    @property
+    def target(self) -> str:
+        return f"evidence:{self.ctx.name}"
 
     async def plan(self, trigger: Trigger) -> Plan:
         incident = trigger.incident_id if trigger.incident_id is not None else "manual"
-        where = self.params.dir / f"incident-{incident}"
+        where = self.dir / f"incident-{incident}"
+        await self.ctx.run_blocking(require_writable, where)
+        container = self.container_for(trigger.probe)
         files = ["findings.json"]
-        if self.params.container:
+        if container:
             files += ["container.log", "container-state.json"]
         if self.params.access_log:
             files.append("access.log")
@@ -55,27 +87,33 @@ class CaptureEvidence:
                    "summary": trigger.observation.summary, "hint": trigger.observation.hint,
                    "values": dict(trigger.observation.values),
                    "details": dict(trigger.observation.details)}
-        return Plan(self.target, f"save evidence for incident {incident} under {where}",
-                    {"dir": str(where), "files": files, "finding": finding})
+        of = f" of {container}" if container else ""
+        return Plan(self.target, f"save evidence{of} for incident {incident} under {where}",
+                    {"dir": str(where), "files": files, "finding": finding,
+                     "container": container})
 
     async def execute(self, plan: Plan) -> Mapping[str, Any]:
         files = {"findings.json": json.dumps(plan.detail["finding"], indent=2, default=str)}
-        if self.params.container:
-            files.update(await self._container(self.params.container))
+        container = plan.detail.get("container")
+        if container:
+            files.update(await self._container(str(container)))
         where = Path(plan.detail["dir"])
         try:
             await self.ctx.run_blocking(self._save, where, files)
         except OSError as exc:
-            raise ActionFailed(f"cannot write evidence under {where}: {exc.strerror}") from exc
+            raise refusal(exc, where) or \
+                ActionFailed(f"cannot write evidence under {where}: {exc.strerror}") from exc
         return {"dir": str(where)}
 
     async def _container(self, name: str) -> dict[str, str]:
-        assert self.docker is not None
-        lines = self.params.log_lines
+        if self._docker is None:
+            self._docker = DockerAccess(self.ctx)
+        access, lines = self._docker, self.params.log_lines
         try:
-            logs = await self.docker.call(
-                lambda c: c.api.logs(name, tail=lines, timestamps=True).decode(errors="replace"))
-            state = await self.docker.call(lambda c: c.api.inspect_container(name)["State"])
+            async with self._engine_turn:
+                logs = await access.call(lambda c: c.api.logs(
+                    name, tail=lines, timestamps=True).decode(errors="replace"))
+                state = await access.call(lambda c: c.api.inspect_container(name)["State"])
         except (docker.errors.NotFound, DockerUnavailable) as exc:
             logs, state = f"could not read: {type(exc).__name__}: {exc}\n", {"error": str(exc)}
         return {"container.log": logs,
@@ -91,6 +129,10 @@ class CaptureEvidence:
     async def verify(self, plan: Plan) -> bool:
         where, names = Path(plan.detail["dir"]), plan.detail["files"]
         return await self.ctx.run_blocking(_all_written, where, names)
+
+    async def aclose(self) -> None:
+        if self._docker is not None:
+            await self._docker.aclose()
 
 
 def _all_written(where: Path, names: list[str]) -> bool:

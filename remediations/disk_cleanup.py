@@ -18,22 +18,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import docker
 import docker.errors
 from pydantic import ByteSize, Field
 
 from probes.deploy import NS as DEPLOY_NS
-from watchdog.peers.docker import DockerEngine
-from watchdog.remediation.contract import (
-    ActionContext,
-    ActionFailed,
-    ActionParams,
-    ActionRefused,
-    Plan,
-    Trigger,
-)
+from watchdog.peers.docker import DockerAction
+from watchdog.remediation.contract import ActionFailed, ActionParams, ActionRefused, Plan, Trigger
+from watchdog.remediation.sandbox import NotPermitted, SandboxNeeds, writable
+from watchdog.runtime.config_models import WatchdogSettings
 
 STOPPED = ("exited", "created", "dead")
 
@@ -45,7 +40,20 @@ class DiskCleanupParams(ActionParams):
     truncate_logs_over: ByteSize | None = ByteSize(100 * 1024 * 1024)
     log_files: list[str] = Field(default_factory=list)  # globs beyond the containers' logs
     keep_containers: list[str] = Field(default_factory=lambda: ["watchtower"])
-    backup_lock: Path | None = Path("/var/lock/nickapp-backup.lock")
+    # Required: the backup's lock file is this installation's; null: no backup to respect.
+    backup_lock: Path | None
+    # Where the engine keeps container logs (Docker's default; rootful Podman:
+    # /var/lib/containers/storage/overlay-containers): granted to the sandbox for truncation.
+    engine_log_dir: Path = Path("/var/lib/docker/containers")
+
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        if self.truncate_logs_over is None:
+            return SandboxNeeds()  # pruning goes through the Engine API only
+        dirs = [self.engine_log_dir, *(Path(_static_prefix(g)) for g in self.log_files)]
+        # The engine's log files are root's (0640, in 0710 directories): truncating them as
+        # the service's user takes CAP_DAC_OVERRIDE. `truncate_logs_over: null` avoids it.
+        return SandboxNeeds(writes=tuple(dirs), capabilities=("CAP_DAC_OVERRIDE",),
+                            why="truncates container log files in place")
 
 
 @dataclass(frozen=True)
@@ -63,15 +71,9 @@ class Findings:
         return ", ".join(parts + (["the build cache"] if build_cache else []))
 
 
-class DiskCleanup:
-    Params: ClassVar[type[DiskCleanupParams]] = DiskCleanupParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
-
-    def __init__(self, params: DiskCleanupParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.ctx = ctx
-        self.target = "docker-disk"
-        self.engine = DockerEngine(ctx)
+class DiskCleanup(DockerAction[DiskCleanupParams]):
+    Params = DiskCleanupParams
+    target = "docker-disk"  # one engine's disk, whatever the remediation is named
 
     async def plan(self, trigger: Trigger) -> Plan:
         self._refuse_during_backup(ActionRefused)
@@ -79,6 +81,9 @@ class DiskCleanup:
         found = await self.engine(_survey, self._kept_images(), self._kept_containers(),
                                   p.prune_containers, p.prune_images, error=ActionRefused)
         logs = self._oversized(found.logs)
+        for path in logs:
+            if not writable(Path(path)):
+                raise NotPermitted(Path(path), "the log file is not writable")
         found = Findings(found.containers, found.images, logs)
         if not (found.containers or found.images or found.logs or p.prune_build_cache):
             raise ActionRefused("nothing to clean: no stopped container, dangling image or "
@@ -127,8 +132,11 @@ class DiskCleanup:
         limit = self.params.truncate_logs_over or 0
         return all(_size(path) <= limit for path in plan.detail["logs"])
 
-    async def aclose(self) -> None:
-        await self.engine.aclose()
+
+def _static_prefix(pattern: str) -> str:
+    """The directory of a glob before its first wildcard: /var/log/app/*.log -> /var/log/app."""
+    head = pattern.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+    return os.path.dirname(head) or "/"
 
 
 def _size(path: str) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import docker.errors
 
@@ -23,28 +23,39 @@ from watchdog.remediation.contract import (
     ActionFailed,
     ActionParams,
     ActionRefused,
+    BaseAction,
     Plan,
     Trigger,
 )
+from watchdog.remediation.sandbox import SandboxNeeds, refusal, require_writable
+from watchdog.runtime.config_models import WatchdogSettings
 
 SAFE = {"REQUEST_NETWORK_ENABLED": "false", "PAYMENT_ENABLED_PROVIDERS": "shkeeper",
         "PAYMENT_ROLLBACK_PROVIDER": "shkeeper"}
 
 
 class SwitchParams(ActionParams):
-    env_file: Path = Path("/opt/backend/.env")
-    container: str | None = "nickapp-backend"  # None: edit only, someone else restarts
+    # Both required: which file and container are this installation's, not the code's.
+    env_file: Path  # the backend's env file
+    container: str | None  # the backend container, restarted afterwards; null: edit only
     restart_timeout: int = 10  # docker stop's grace; within the action's 30 s call bound
 
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        return SandboxNeeds(writes=(self.env_file.parent,),
+                            why=f"rewrites {self.env_file.name} by an atomic rename, "
+                                "with a backup beside it")
 
-class PaymentProviderSwitch:
-    Params: ClassVar[type[SwitchParams]] = SwitchParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
+
+class PaymentProviderSwitch(BaseAction[SwitchParams]):
+    Params = SwitchParams
 
     def __init__(self, params: SwitchParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.target = f"payments:{params.env_file}"
+        super().__init__(params, ctx)
         self.docker = DockerAccess(ctx)
+
+    @property
+    def target(self) -> str:
+        return f"payments:{self.params.env_file}"
 
     async def plan(self, trigger: Trigger) -> Plan:
         try:
@@ -55,6 +66,7 @@ class PaymentProviderSwitch:
         changes = {k: v for k, v in SAFE.items() if now[k] != v}
         if not changes:
             raise ActionRefused("payments already route to shkeeper only")
+        require_writable(self.params.env_file.parent)
         what = ", ".join(f"{k}={v}" for k, v in changes.items())
         restart = f", restart {self.params.container}" if self.params.container else ""
         # Only the three routing keys are recorded: the file's other values are secrets.
@@ -69,7 +81,8 @@ class PaymentProviderSwitch:
         try:
             write_atomically(path, rewrite_env(text, plan.detail["changes"]), backup)
         except OSError as exc:
-            raise ActionFailed(f"cannot rewrite {path}: {exc.strerror}") from exc
+            raise refusal(exc, path.parent) or \
+                ActionFailed(f"cannot rewrite {path}: {exc.strerror}") from exc
         started = time.time()
         if self.params.container:
             await self._restart(self.params.container)

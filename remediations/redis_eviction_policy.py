@@ -9,7 +9,7 @@ real write to a key of the watchdog's own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from pydantic import SecretStr
@@ -21,6 +21,7 @@ from watchdog.remediation.contract import (
     ActionFailed,
     ActionParams,
     ActionRefused,
+    BaseAction,
     Plan,
     Trigger,
 )
@@ -36,20 +37,21 @@ class EvictionParams(ActionParams):
     verify_key: str = "runbook-watchdog:remediation-verify"
 
 
-class RedisEvictionPolicy:
-    Params: ClassVar[type[EvictionParams]] = EvictionParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
+class RedisEvictionPolicy(BaseAction[EvictionParams]):
+    Params = EvictionParams
 
     def __init__(self, params: EvictionParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.ctx = ctx
-        self.target = f"redis:{params.probe}"
+        super().__init__(params, ctx)
         probe = ctx.probe_params(params.probe)
         if probe is None or not hasattr(probe, "url"):
             raise ValueError(f"probe {params.probe!r} is not a configured redis probe")
         self.url: str = str(probe.url)
         password = getattr(probe, "password", None)
         self.password = password.get_secret_value() if isinstance(password, SecretStr) else None
+
+    @property
+    def target(self) -> str:
+        return f"redis:{self.params.probe}"
 
     def _client(self) -> aioredis.Redis:
         return aioredis.from_url(self.url, password=self.password, decode_responses=True,

@@ -10,40 +10,30 @@ is restarted. Verified when the container runs with a StartedAt after the one it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import docker
 from pydantic import Field
 
 from watchdog.common.durations import Duration
-from watchdog.peers.docker import DockerEngine, timestamp_ns
-from watchdog.remediation.contract import ActionContext, ActionParams, ActionRefused, Plan, Trigger
+from watchdog.peers.docker import ContainerAction, ContainerParams, timestamp_ns
+from watchdog.remediation.contract import ActionRefused, Plan, Trigger
 
 STOPPED = ("exited", "stopped", "created", "dead")
 
 
-class RestartParams(ActionParams):
-    container: str
+class RestartParams(ContainerParams):
     restart_stopped: bool = False  # also restart containers stopped on purpose
     operator_exit_codes: list[int] = Field(default_factory=lambda: [0, 130, 143])
     stop_timeout: Duration = 10.0
 
 
-class RestartContainer:
-    Params: ClassVar[type[RestartParams]] = RestartParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
-
-    def __init__(self, params: RestartParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.ctx = ctx
-        self.target = params.container
-        self.engine = DockerEngine(ctx)
+class RestartContainer(ContainerAction[RestartParams]):
+    Params = RestartParams
 
     async def plan(self, trigger: Trigger) -> Plan:
         name = self.params.container
-        attrs = await self.engine.inspect(name, error=ActionRefused)
-        if attrs is None:
-            raise ActionRefused(f"no container {name} to restart")
+        attrs = await self.engine.container_to("restart", name)
         state = attrs.get("State") or {}
         status, code = str(state.get("Status", "")), int(state.get("ExitCode") or 0)
         if self._stopped_on_purpose(status, code, bool(state.get("OOMKilled"))):
@@ -66,9 +56,6 @@ class RestartContainer:
         state = (attrs or {}).get("State") or {}
         return bool(state.get("Running")) and \
             _started_ns(state) > int(plan.detail["started_at_before"])
-
-    async def aclose(self) -> None:
-        await self.engine.aclose()
 
 
 def _started_ns(state: dict[str, Any]) -> int:

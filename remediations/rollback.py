@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import docker
 import docker.errors
@@ -34,22 +34,28 @@ from probes.deploy import DeployRecord, deploy_history
 from remediations import _compose
 from remediations._command import run_command
 from watchdog.common.durations import Duration
-from watchdog.peers.docker import DockerEngine, docker_url, find_image, image_id_of, parse_time
+from watchdog.peers.docker import (
+    ContainerAction,
+    ContainerParams,
+    docker_url,
+    find_image,
+    image_id_of,
+    parse_time,
+)
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.remediation.contract import (
-    ActionContext,
     ActionFailed,
-    ActionParams,
     ActionRefused,
     Plan,
     Trigger,
 )
+from watchdog.remediation.sandbox import SandboxNeeds, refusal, require_writable
+from watchdog.runtime.config_models import WatchdogSettings
 
 REJECTED = "rollback.rejected"  # state-store namespace: image IDs rolled back from, per container
 
 
-class RollbackParams(ActionParams):
-    container: str
+class RollbackParams(ContainerParams):
     strategy: Literal["compose", "recreate"] = "recreate"
     compose_file: Path | None = None
     service: str | None = None
@@ -68,23 +74,21 @@ class RollbackParams(ActionParams):
             raise ValueError("strategy compose needs compose_file and service")
         return self
 
+    def sandbox_needs(self, settings: WatchdogSettings) -> SandboxNeeds:
+        if self.strategy != "compose" or self.compose_file is None:
+            return SandboxNeeds()  # recreate: the Engine API only
+        return SandboxNeeds(writes=(self.compose_file.parent,),
+                            why=f"rewrites {self.compose_file.name} by an atomic rename, "
+                                "with a backup beside it")
 
-class Rollback:
-    Params: ClassVar[type[RollbackParams]] = RollbackParams
-    fires_on: ClassVar[Literal["failing", "open"]] = "failing"
 
-    def __init__(self, params: RollbackParams, ctx: ActionContext) -> None:
-        self.params = params
-        self.ctx = ctx
-        self.target = params.container
-        self.engine = DockerEngine(ctx)
+class Rollback(ContainerAction[RollbackParams]):
+    Params = RollbackParams
 
     # -- plan ------------------------------------------------------------------------------
     async def plan(self, trigger: Trigger) -> Plan:
         name = self.params.container
-        attrs = await self.engine.inspect(name, error=ActionRefused)
-        if attrs is None:
-            raise ActionRefused(f"no container {name} to roll back")
+        attrs = await self.engine.container_to("roll back", name)
         live = image_id_of(attrs)
         history = self._history()
         previous = rollback_target(history, live, self._rejected())
@@ -93,6 +97,7 @@ class Rollback:
                                 f"generations: {len(history)}; images already rolled back "
                                 "from are never targets)")
         reason = self._why(trigger, history, live, attrs)
+        await self._compose_writable()
         pull = await self._availability(previous)
         return Plan(self.target, f"roll back {name} to {previous.image_id}", {
             "container": name, "image_id": previous.image_id,
@@ -141,8 +146,14 @@ class Rollback:
                             f"and cannot be pulled here{hint}: nothing is touched")
 
     # -- execute ---------------------------------------------------------------------------
+    async def _compose_writable(self) -> None:
+        """Refuse before anything is touched when the sandbox will not let the file change."""
+        if self.params.compose_file is not None and self.params.strategy == "compose":
+            await self.ctx.run_blocking(require_writable, self.params.compose_file.parent)
+
     async def execute(self, plan: Plan) -> Mapping[str, Any]:
         d = plan.detail
+        await self._compose_writable()  # again: no image tagged, no Watchtower stopped
         await self._ensure_image(d["image_id"], d.get("pull"))
         self._reject(str(d["from_image_id"]))
         ref = await self.engine(tag_rollback, d["image_id"], str(d["image_ref"]))
@@ -182,7 +193,10 @@ class Rollback:
         backup = file.with_name(f"{file.name}.before-rollback-{int(self.ctx.clock.time())}")
         try:
             old = _compose.rewrite(file, service, ref, backup)
-        except (OSError, _compose.ComposeEditError) as exc:
+        except OSError as exc:
+            raise refusal(exc, file.parent) or ActionFailed(f"cannot rewrite {file}: {exc}") \
+                from exc
+        except _compose.ComposeEditError as exc:
             raise ActionFailed(f"cannot rewrite {file}: {exc}") from exc
         up = [*self.params.compose_command, "-f", str(file), "up", "-d", service]
         await run_command(up, self.params.compose_timeout, env=self._compose_env(),

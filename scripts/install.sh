@@ -6,7 +6,10 @@
 #
 #   install, upgrade  dedicated venv under PREFIX (default /opt/runbook-watchdog), config in
 #                     /etc/runbook-watchdog, state in /var/lib/runbook-watchdog, the unit in
-#                     /etc/systemd/system; restarts the service if it is running
+#                     /etc/systemd/system and, generated from the config, its sandbox
+#                     drop-in (runbook-watchdog.service.d/50-remediations.conf: what the
+#                     enabled remediations may write and do) and the evidence directory;
+#                     restarts the service if it is running
 #   uninstall         stops and disables the service, removes the venv and the unit; keeps
 #                     config and state unless --purge
 #   --root DIR        install into DIR instead of / (packaging, tests): no user is created,
@@ -25,7 +28,7 @@ while (($#)); do
     --purge) PURGE=1 ;;
     --root) ROOT=${2:?--root needs a directory}; shift ;;
     --prefix) PREFIX=${2:?--prefix needs a directory}; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -36,6 +39,7 @@ VENV="$ROOT$PREFIX/venv"
 CONF="$ROOT/etc/$NAME"
 STATE="$ROOT/var/lib/$NAME"
 UNIT="$ROOT/etc/systemd/system/$NAME.service"
+DROP_IN="$UNIT.d/50-remediations.conf"
 on_host() { [[ -z "$ROOT" ]]; }
 systemd_up() { on_host && [[ -d /run/systemd/system ]]; }
 say() { echo "install.sh: $*"; }
@@ -78,6 +82,7 @@ install_unit() {
   sed "s#/opt/runbook-watchdog#$PREFIX#g" "$SOURCE/systemd/$NAME.service" > "$UNIT.tmp"
   chmod 0644 "$UNIT.tmp"
   mv "$UNIT.tmp" "$UNIT"
+  install_drop_in
   systemd_up || return 0
   systemctl daemon-reload
   if systemctl is-active --quiet "$NAME"; then
@@ -86,8 +91,31 @@ install_unit() {
   fi
 }
 
+# The sandbox drop-in and the directories the watchdog owns, from the config as it is now
+# (regenerated on every install and upgrade; after editing the config, see docs/install.md).
+install_drop_in() {
+  local exe="$VENV/bin/runbook-watchdog" config="$CONF/watchdog.yaml" dir
+  install -d -m 0755 "$UNIT.d"
+  if "$exe" unit-drop-in --config "$config" > "$DROP_IN.tmp"; then
+    chmod 0644 "$DROP_IN.tmp"
+    mv "$DROP_IN.tmp" "$DROP_IN"
+    say "wrote the sandbox drop-in $DROP_IN"
+  else
+    rm -f "$DROP_IN.tmp"
+    say "cannot generate $DROP_IN from $config (see validate below); previous one kept" >&2
+    return 0
+  fi
+  while IFS= read -r dir; do
+    [[ -n "$dir" ]] || continue
+    install -d -m 0700 "$ROOT$dir"
+    on_host && chown "$NAME:$NAME" "$ROOT$dir"
+    say "evidence directory $ROOT$dir"
+  done < <("$exe" unit-drop-in --config "$config" --owned-dirs)
+}
+
 validate() {
-  if "$VENV/bin/runbook-watchdog" validate --config "$CONF/watchdog.yaml"; then
+  # --unit: the sandbox is checked against the unit and drop-in just installed (in ROOT).
+  if "$VENV/bin/runbook-watchdog" validate --config "$CONF/watchdog.yaml" --unit "$UNIT"; then
     on_host && ! systemctl is-enabled --quiet "$NAME" 2>/dev/null &&
       say "next: edit $CONF/watchdog.yaml, then: systemctl enable --now $NAME"
     return 0
@@ -100,7 +128,8 @@ uninstall() {
   if systemd_up; then
     systemctl disable --now "$NAME" 2>/dev/null || true
   fi
-  rm -f "$UNIT"
+  rm -f "$UNIT" "$DROP_IN"
+  rmdir "$UNIT.d" 2>/dev/null || true  # kept when it holds the operator's own drop-ins
   systemd_up && systemctl daemon-reload
   rm -rf "$ROOT$PREFIX"
   say "removed the service and $ROOT$PREFIX"

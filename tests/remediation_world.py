@@ -10,13 +10,13 @@ from prometheus_client import CollectorRegistry
 
 from probes.http import HttpProbe
 from watchdog.common.clock import ManualClock, settle
-from watchdog.common.registry import Registry
 from watchdog.common.state import StateStore
 from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation
-from watchdog.pipeline.probe import Resources
+from watchdog.pipeline.probe import ProbeRegistry, Resources
 from watchdog.pipeline.scheduler import Job, RunInfo
+from watchdog.remediation.contract import RemediationRegistry
 from watchdog.remediation.journal import Ledger
 from watchdog.remediation.runtime import Remediator, build_remediations
 from watchdog.runtime.config import load_config
@@ -33,8 +33,8 @@ class World:
         path.write_text(config_text)
         self.types = types
         self.config = load_config(
-            path, probes=Registry("probe", probe_types or {"http": HttpProbe}),
-            remediations=Registry("remediation", types), environ={})
+            path, probes=ProbeRegistry(probe_types or {"http": HttpProbe}),
+            remediations=RemediationRegistry(types), environ={})
         # A real engine's timestamps need a wall clock near the real one (`clock`).
         self.clock = clock or ManualClock()
         self.store = StateStore.in_state_dir(tmp / "state")

@@ -9,7 +9,8 @@ import pytest
 
 from probes.http import HttpProbe
 from watchdog.common.errors import ConfigError
-from watchdog.common.registry import DuplicatePluginError, Registry
+from watchdog.common.registry import DuplicatePluginError
+from watchdog.pipeline.probe import ProbeRegistry
 from watchdog.runtime.config import load_config
 
 EXAMPLE = """\
@@ -36,7 +37,7 @@ probes:
     runbook: "3.1"
 remediations: {}
 """
-TYPES: Registry[object] = Registry("probe", {"http": HttpProbe})
+TYPES = ProbeRegistry({"http": HttpProbe})
 
 
 def write(tmp_path: Path, text: str, name: str = "watchdog.yaml") -> Path:
@@ -160,12 +161,10 @@ def test_secrets_are_collected_for_the_scrubber(tmp_path: Path) -> None:
 
 
 def test_a_duplicate_plugin_name_is_rejected() -> None:
-    registry: Registry[object] = Registry("probe", {"http": HttpProbe})
+    registry = ProbeRegistry({"http": HttpProbe})
     with pytest.raises(DuplicatePluginError, match="'http'"):
         registry.register("http", object)
 
 
 def test_entry_points_provide_the_http_probe() -> None:
-    from watchdog.common.registry import PROBE_GROUP
-
-    assert Registry.from_entry_points(PROBE_GROUP, "probe")["http"] is HttpProbe
+    assert ProbeRegistry.from_entry_points()["http"] is HttpProbe

@@ -29,6 +29,7 @@ class RecordingParams(ActionParams):
     target: str = "nickapp-backend"
     verify_ok: bool = True
     refuse: str | None = None
+    raise_in: str | None = None  # plan, execute or verify: raise outside the contract
 
 
 class RecordingAction:
@@ -45,14 +46,21 @@ class RecordingAction:
     async def plan(self, trigger: Trigger) -> Plan:
         if self.params.refuse:
             raise ActionRefused(self.params.refuse)
+        self._maybe_crash("plan")
         return Plan(self.target, f"restart {self.target}", {"cause": trigger.cause})
 
     async def execute(self, plan: Plan) -> Mapping[str, Any]:
         self.executed.append(plan)
+        self._maybe_crash("execute")
         return {"restarted": plan.target}
 
     async def verify(self, plan: Plan) -> bool:
+        self._maybe_crash("verify")
         return self.params.verify_ok
+
+    def _maybe_crash(self, call: str) -> None:
+        if self.params.raise_in == call:  # a bug in the action, with a secret in its message
+            raise KeyError(f"redis://:hunter2@cache:6379 in {call}")
 
 
 BASE = """\
@@ -277,3 +285,84 @@ def test_an_escalation_is_not_a_new_failure_to_act_on(tmp_path: Path) -> None:
     w = play(go())
     assert len(w.action.executed) == 1
     assert w.decisions() == ["acted", "succeeded"]
+
+
+def errors(w: World, call: str, remediation: str = "restart-backend") -> float:
+    return w.metrics.registry.get_sample_value(
+        "runbook_watchdog_remediation_errors_total",
+        {"remediation": remediation, "call": call}) or 0.0
+
+
+OTHER = """\
+  restart-other:
+    type: recording
+    mode: auto
+    on: [backend]
+    after: 2
+    target: other-container
+    verify: {within: 3s}
+    start_period: 0s
+"""
+
+
+def test_a_plan_that_raises_outside_the_contract_is_journaled_counted_and_the_loop_goes_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def go() -> World:
+        w = make_world(tmp_path, extra="    raise_in: plan\n" + OTHER)
+        for _ in range(4):
+            await w.observe("backend", DOWN)
+        await w.finish()
+        return w
+
+    w = play(go())
+    crashed = [e for e in w.ledger.entries() if e["decision"] == "crashed"]
+    # journaled once while the same crash repeats, counted every time, secret scrubbed
+    assert len(crashed) == 1
+    assert crashed[0]["remediation"] == "restart-backend"
+    assert crashed[0]["reason"] == "plan() raised KeyError: 'redis://:***@cache:6379 in plan'"
+    assert "hunter2" not in (tmp_path / "audit.jsonl").read_text()
+    assert errors(w, "plan") == 3.0  # cycles 2, 3 and 4 (after: 2)
+    assert "failed unexpectedly" not in caplog.text
+    # the other remediation on the same trigger acted as if nothing had happened
+    other = w.remediator.remediations[1].action.executed
+    assert other and {p.target for p in other} == {"other-container"}
+    assert w.action.executed == []
+
+
+def test_an_execute_that_raises_outside_the_contract_fails_the_attempt_and_is_counted(
+        tmp_path: Path) -> None:
+    async def go() -> World:
+        w = make_world(tmp_path, extra="    raise_in: execute\n")
+        await w.observe("backend", DOWN)
+        await w.observe("backend", DOWN)
+        await w.finish()
+        return w
+
+    w = play(go())
+    assert w.decisions() == ["acted", "failed"]
+    reason = w.ledger.entries()[-1]["reason"]
+    assert reason == ("restart nickapp-backend failed: "
+                      "execute() raised KeyError: 'redis://:***@cache:6379 in execute'")
+    assert errors(w, "execute") == 1.0
+    assert w.outcome("restart-backend", "failed") == 1.0
+    assert w.ledger.unfinished() == []
+    [incident] = w.engine.book.open_incidents()
+    assert "escalate" in [e["kind"] for e in w.engine.book.events(incident.id)]
+
+
+def test_a_verify_that_raises_outside_the_contract_is_journaled_once_and_not_verified(
+        tmp_path: Path) -> None:
+    async def go() -> World:
+        w = make_world(tmp_path, extra="    raise_in: verify\n")
+        await w.observe("backend", DOWN)
+        await w.observe("backend", DOWN)
+        await w.finish()
+        return w
+
+    w = play(go())
+    assert w.decisions() == ["acted", "crashed", "verify_failed"]
+    crashed = w.ledger.entries()[1]
+    assert crashed["reason"] == ("verify() raised KeyError: 'redis://:***@cache:6379 in "
+                                 "verify' (counted as not verified yet)")
+    assert crashed["action_id"] is not None
+    assert errors(w, "verify") >= 2.0  # every poll within verify.within counts

@@ -1,8 +1,10 @@
-"""runbook-watchdog: the core of the daemon (config, scheduler, classifier, incidents, state).
+"""runbook-watchdog, one subpackage per part of the pipeline (docs/design.md has the map).
 
-The pipeline, one module per stage:
-    probe (probes/*)  ->  observation  ->  classifier (pure)  ->  incidents  ->  state
-with the scheduler driving probes and the daemon wiring everything to metrics and HTTP.
+    probes/ (plugins) -> pipeline -> remediation (+ remediations/ plugins) -> notification
+    runtime   the process: config, the daemon wiring the stages, HTTP, metrics, systemd
+    cli       the `runbook-watchdog` command
+    common    shared by every stage: errors, secrets, clock, the SQLite store, registries
+    peers     what probes and remediations share: Docker Engine API, network errors
 """
 
 __version__ = "0.1.0"

@@ -150,7 +150,7 @@ def test_each_type_s_failure_through_check_json_with_severity_and_runbook_hint(
                    "redis": ("auth_failed", "sev2", "3.3"),
                    "mongo": ("auth_failed", "sev1", "3.2"),
                    "smtp": ("auth_failed", "sev2", "3.5")}
-    assert "update SMTP_PASS in /opt/backend/.env" in rows["smtp"]["hint"]
+    assert "update SMTP_PASS in the backend's env file" in rows["smtp"]["hint"]  # no env_file
     assert "REDIS_PASSWORD" in rows["redis"]["hint"]
     assert "SHKEEPER_API_KEY" in rows["shkeeper"]["hint"]
     for secret in ("wrong-redis-pw-1", "wrong-shk-key-2", "wrong-smtp-pw-3", MONGO_PASSWORD,

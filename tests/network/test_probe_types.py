@@ -6,15 +6,14 @@ import importlib
 
 import pytest
 
-from watchdog.common.registry import PROBE_GROUP, Registry
-from watchdog.pipeline.probe import ProbeParams
+from watchdog.pipeline.probe import ProbeParams, ProbeRegistry
 
 TYPES = ["http", "shkeeper", "redis", "mongo", "smtp"]
 
 
 @pytest.mark.parametrize("name", TYPES)
 def test_each_type_is_registered_with_params_causes_and_the_two_methods(name: str) -> None:
-    cls = Registry.from_entry_points(PROBE_GROUP, "probe")[name]
+    cls = ProbeRegistry.from_entry_points()[name]
     assert issubclass(cls.Params, ProbeParams)
     assert "ok" in cls.causes
     assert callable(cls.check) and callable(cls.aclose)
@@ -22,7 +21,7 @@ def test_each_type_is_registered_with_params_causes_and_the_two_methods(name: st
 
 @pytest.mark.parametrize("name", TYPES)
 def test_every_failure_cause_has_a_runbook_hint(name: str) -> None:
-    cls = Registry.from_entry_points(PROBE_GROUP, "probe")[name]
+    cls = ProbeRegistry.from_entry_points()[name]
     hints = importlib.import_module(cls.__module__).HINTS
     assert set(cls.causes) - {"ok"} <= set(hints)
 

@@ -32,7 +32,8 @@ def test_starttls_and_good_credentials_are_ok(smtp_tls: tuple[SmtpServer, Tls]) 
 
 def test_a_rotated_password_is_auth_failed(smtp_tls: tuple[SmtpServer, Tls]) -> None:
     server, tls = smtp_tls
-    obs = run_probe(SmtpProbe, _params(server, tls, password="the-old-password"))
+    obs = run_probe(SmtpProbe, _params(server, tls, password="the-old-password"),
+                    settings={"env_file": "/opt/backend/.env"})
     assert (obs.status, obs.cause) == (Status.FAILED, "auth_failed")
     assert obs.hint is not None
     assert "password rotated by provider: update SMTP_PASS in /opt/backend/.env" in obs.hint

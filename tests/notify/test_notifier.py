@@ -21,14 +21,13 @@ from probes.http import HttpProbe
 from tests.notify.conftest import Mailbox
 from tests.peers.receiver import Receiver
 from watchdog.common.clock import ManualClock
-from watchdog.common.registry import Registry
 from watchdog.common.state import StateStore
 from watchdog.notification.stage import NotificationStage
 from watchdog.notification.store import NotifyStore
 from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, failed, ok
-from watchdog.pipeline.probe import ProbeParams
+from watchdog.pipeline.probe import ProbeParams, ProbeRegistry
 from watchdog.pipeline.scheduler import Job, RunInfo
 from watchdog.runtime.config import Config, load_config
 from watchdog.runtime.metrics import Metrics
@@ -40,6 +39,12 @@ class StandInSmtp:
     Params = ProbeParams
     causes: ClassVar[frozenset[str]] = frozenset()
 
+    async def check(self) -> Observation:
+        raise AssertionError("never run: its results are fed in")
+
+    async def aclose(self) -> None:
+        return None
+
 
 def _load(tmp_path: Path, probes: dict[str, Any], channels: dict[str, Any],
           **notify: Any) -> Config:
@@ -47,7 +52,7 @@ def _load(tmp_path: Path, probes: dict[str, Any], channels: dict[str, Any],
     path.write_text(yaml.safe_dump({
         "watchdog": {"state_dir": str(tmp_path / "state")}, "probes": probes,
         "notify": {"channels": channels, **notify}}))
-    return load_config(path, probes=Registry("probe", {"http": HttpProbe, "smtp": StandInSmtp}))
+    return load_config(path, probes=ProbeRegistry({"http": HttpProbe, "smtp": StandInSmtp}))
 
 
 class Harness:

@@ -14,11 +14,10 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from watchdog.common.registry import PROBE_GROUP, Registry
 from watchdog.pipeline.observation import Observation, ok
-from watchdog.pipeline.probe import ProbeContext, ProbeParams
+from watchdog.pipeline.probe import ProbeContext, ProbeParams, ProbeRegistry
 from watchdog.runtime.config import load_config
 from watchdog.runtime.daemon import Daemon
 from watchdog.runtime.logsetup import setup_logging
@@ -51,7 +50,7 @@ class StallProbe:
 
 def main(path: str) -> int:
     setup_logging("text", "INFO")
-    types: Registry[Any] = Registry.from_entry_points(PROBE_GROUP, "probe")
+    types = ProbeRegistry.from_entry_points()
     types.register("stall", StallProbe)
     config = load_config(Path(path), probes=types)
     return asyncio.run(Daemon(config, probe_types=types).run())

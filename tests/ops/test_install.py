@@ -42,14 +42,47 @@ def test_install_lays_out_venv_config_state_and_unit(root: Path) -> None:
     assert (mode(conf), mode(conf / "watchdog.yaml"), mode(conf / "watchdog.env")) == \
         (0o750, 0o640, 0o600)
     assert mode(root / "var" / "lib" / "runbook-watchdog") == 0o700
-    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.runtime.systemd"
-    assert unit.read_text() == (ROOT / "systemd" / "runbook-watchdog.runtime.systemd").read_text()
+    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.service"
+    assert unit.read_text() == (ROOT / "systemd" / "runbook-watchdog.service").read_text()
     assert (root / PREFIX.lstrip("/") / "share" / "docs" / "install.md").exists()
+
+
+def test_install_writes_the_sandbox_drop_in_and_creates_the_evidence_directory(
+        root: Path) -> None:
+    drop_in = root / "etc/systemd/system/runbook-watchdog.service.d/50-remediations.conf"
+    settings = [line for line in drop_in.read_text().splitlines()
+                if line and not line.startswith("#")]
+    assert settings == ["[Service]", "ReadWritePaths=-/opt/backend"]  # the bundled config
+    assert mode(drop_in) == 0o644
+    assert mode(root / "var/lib/runbook-watchdog/incidents") == 0o700
+
+
+def test_an_upgrade_regenerates_the_drop_in_from_the_edited_config(root: Path) -> None:
+    config = root / "etc" / "runbook-watchdog" / "watchdog.yaml"
+    original = config.read_text()
+    config.write_text(original.replace(
+        '    type: block_ip\n    mode: "off"', "    type: block_ip\n    mode: dry-run").replace(
+        "    type: capture_evidence\n    mode: auto\n",
+        "    type: capture_evidence\n    mode: auto\n    dir: /srv/evidence\n"))
+    try:
+        result = install(root, "upgrade")
+        assert result.returncode == 0, result.stderr
+        drop_in = root / "etc/systemd/system/runbook-watchdog.service.d/50-remediations.conf"
+        settings = [line for line in drop_in.read_text().splitlines()
+                    if line and not line.startswith("#")]
+        assert settings == ["[Service]", "ReadWritePaths=-/opt/backend",
+                            "ReadWritePaths=-/srv/evidence",
+                            "CapabilityBoundingSet=CAP_NET_ADMIN",
+                            "AmbientCapabilities=CAP_NET_ADMIN",
+                            "RestrictAddressFamilies=AF_NETLINK"]
+        assert mode(root / "srv" / "evidence") == 0o700
+    finally:
+        config.write_text(original)
 
 
 def test_the_installed_unit_verifies_against_the_installed_venv(root: Path,
                                                                  tmp_path: Path) -> None:
-    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.runtime.systemd"
+    unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.service"
     local = tmp_path / unit.name
     local.write_text(unit.read_text().replace(PREFIX, str(root / PREFIX.lstrip("/"))))
     result = subprocess.run([tool("systemd-analyze"), "verify", str(local)],
@@ -72,7 +105,8 @@ def test_uninstall_keeps_config_and_state_and_purge_removes_them(root: Path) -> 
     result = install(root, "uninstall")
     assert result.returncode == 0, result.stderr
     assert not (root / PREFIX.lstrip("/")).exists()
-    assert not (root / "etc" / "systemd" / "system" / "runbook-watchdog.runtime.systemd").exists()
+    assert not (root / "etc" / "systemd" / "system" / "runbook-watchdog.service").exists()
+    assert not (root / "etc" / "systemd" / "system" / "runbook-watchdog.service.d").exists()
     assert (root / "etc" / "runbook-watchdog" / "watchdog.yaml").exists()
     assert (root / "var" / "lib" / "runbook-watchdog").exists()
     assert install(root, "uninstall", "--purge").returncode == 0

@@ -140,9 +140,9 @@ def test_bad_lease_keys_are_reported_with_file_and_key(tmp_path: Path) -> None:
     config.write_text("watchdog:\n  lease: {redis_url: 'http://x', ttl: 500ms, colour: red}\n")
     result = cli("validate", "--config", str(config))
     assert result.returncode == 1
-    assert f"{config}: watchdog.remediation.lease.redis_url: 'http' is not a redis://" in result.stderr
-    assert f"{config}: watchdog.remediation.lease.ttl: ttl must be at least 1s" in result.stderr
-    assert f"{config}: watchdog.remediation.lease.colour: unknown key" in result.stderr
+    assert f"{config}: watchdog.lease.redis_url: 'http' is not a redis://" in result.stderr
+    assert f"{config}: watchdog.lease.ttl: ttl must be at least 1s" in result.stderr
+    assert f"{config}: watchdog.lease.colour: unknown key" in result.stderr
 
 
 def test_two_replicas_remediators_on_one_lease_act_once_not_twice(

@@ -12,7 +12,7 @@ import pytest
 from tests.ops.conftest import tool
 from tests.support import ROOT
 
-UNIT = ROOT / "systemd" / "runbook-watchdog.runtime.systemd"
+UNIT = ROOT / "systemd" / "runbook-watchdog.service"
 INSTALLED_EXE = "/opt/runbook-watchdog/venv/bin/runbook-watchdog"
 SCORE = re.compile(r"Overall exposure level for \S+: (\d+\.\d+) (\w+)")
 

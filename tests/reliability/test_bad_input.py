@@ -26,11 +26,12 @@ from probes.logs import LogsProbe
 from probes.redis import RedisProbe
 from tests.support import run_probe
 from watchdog.common.errors import ConfigError
-from watchdog.common.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
+from watchdog.pipeline.probe import ProbeRegistry
+from watchdog.remediation.contract import RemediationRegistry
 from watchdog.runtime.config import load_config
 
-PROBES = Registry.from_entry_points(PROBE_GROUP, "probe")
-REMEDIATIONS = Registry.from_entry_points(REMEDIATION_GROUP, "remediation")
+PROBES = ProbeRegistry.from_entry_points()
+REMEDIATIONS = RemediationRegistry.from_entry_points()
 TYPES = ["http", "redis", "mongo", "smtp", "container", "deploy", "logs", "disk", "file_age",
          "access_log", "shkeeper", "mail_dns", "sentry", "nginx_websocket", "reconnect_rate",
          "nope"]
@@ -253,3 +254,56 @@ def test_a_type_that_is_not_a_string_is_a_clear_error(tmp_path: Path, section: s
     with pytest.raises(ConfigError) as caught:
         load_config(path, probes=PROBES, remediations=REMEDIATIONS, environ={})
     assert any(p.key == f"{section}.x.type" for p in caught.value.problems), caught.value
+
+
+# -- configured paths into the unit's drop-in ------------------------------------------------
+SHIPPED_UNIT = Path(__file__).resolve().parents[2] / "systemd" / "runbook-watchdog.service"
+DROP_IN_KEYS = ("ReadWritePaths=", "CapabilityBoundingSet=", "AmbientCapabilities=",
+                "RestrictAddressFamilies=")
+PATH_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=24)
+
+
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(env=PATH_TEXT, compose=PATH_TEXT, evidence=PATH_TEXT, name=PATH_TEXT,
+       block=st.sampled_from(["off", "dry-run", "auto"]))
+def test_any_configured_path_gives_a_drop_in_that_grants_it_or_a_clear_error(
+        tmp_path: Path, env: str, compose: str, evidence: str, name: str, block: str) -> None:
+    from watchdog.common.errors import WatchdogError
+    from watchdog.remediation.sandbox import needs_of, read_unit, render_drop_in
+
+    doc = {"watchdog": {"state_dir": "/var/lib/runbook-watchdog"},
+           "probes": {"web": {"type": "http", "url": "http://127.0.0.1:1/"}},
+           "remediations": {
+               name: {"type": "payment_provider_switch", "mode": "auto",
+                      "env_file": f"/srv/{env}/.env", "container": None},
+               "rollback": {"type": "rollback", "mode": "dry-run", "container": "app",
+                            "strategy": "compose", "service": "app",
+                            "compose_file": f"/opt/{compose}/docker-compose.yml"},
+               "evidence": {"type": "capture_evidence", "mode": "auto",
+                            "dir": f"/var/{evidence}"},
+               "block": {"type": "block_ip", "mode": block}}}
+    path = tmp_path / "watchdog.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    try:
+        config = load_config(path, probes=PROBES, remediations=REMEDIATIONS, environ={})
+    except ConfigError as exc:
+        assert all(p.file == str(path) and p.message for p in exc.problems)
+        return
+    needs = needs_of(config)
+    try:
+        text = render_drop_in(config, needs)
+    except WatchdogError as exc:  # a newline, another control character or a quote
+        assert "cannot be granted in a unit file; rename it" in str(exc)
+        return
+    # nothing the config says can add a directive of its own to the unit
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "[Service]" and all(line.startswith(DROP_IN_KEYS) for line in lines[1:])
+    unit = tmp_path / "unit" / SHIPPED_UNIT.name
+    unit.parent.mkdir(exist_ok=True)
+    unit.write_text(SHIPPED_UNIT.read_text())
+    conf = unit.with_name(f"{unit.name}.d") / "50-remediations.conf"
+    conf.parent.mkdir(exist_ok=True)
+    conf.write_text(text)
+    grants = read_unit(unit)
+    assert [n for n in needs if not grants.grants(n)] == [], text

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from probes.container import ContainerProbe
+from probes.http import HttpProbe
 from remediations.capture_evidence import CaptureEvidence
 from tests.peers.podman import PodmanPeer
 from tests.remediation_world import World
+from tests.support import wait_for
 from watchdog.pipeline.observation import Observation, Status
 
 CONFIG = """\
@@ -74,7 +77,6 @@ def open_incidents(w: World, *probes: str) -> World:
 
 def test_evidence_is_saved_when_an_incident_opens(tmp_path: Path, engine: PodmanPeer,
                                                   crashing_backend: str) -> None:
-    from tests.support import wait_for
 
     wait_for(lambda: b"Mongoose" in engine.client().api.logs(crashing_backend),
              what="the container's log lines")
@@ -101,5 +103,78 @@ def test_a_storm_of_incidents_still_gets_evidence_for_each(tmp_path: Path,
     assert sorted(p.name for p in (tmp_path / "incidents").iterdir()) == [
         "incident-1", "incident-2", "incident-3", "incident-4"]
     assert w.decisions().count("succeeded") == 4
-    missing = (tmp_path / "incidents" / "incident-1" / "container.log").read_text()
-    assert missing.startswith("could not read: NotFound")
+    # every capture asked the engine (one call at a time), none was turned away
+    for i in range(1, 5):
+        missing = (tmp_path / "incidents" / f"incident-{i}" / "container.log").read_text()
+        assert missing.startswith("could not read: NotFound"), missing
+
+
+OWN_TARGET = """\
+watchdog:
+  state_dir: {tmp}/state
+  kill_switch: {tmp}/kill
+  docker_url: {docker}
+probes:
+  backend-health: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1, severity: sev1}}
+  db-container: {{type: container, container: {db}, fail_after: 1, severity: sev2}}
+remediations:
+  evidence:
+    type: capture_evidence
+    mode: auto
+    container: {backend}
+    verify: {{within: 5s}}
+"""
+
+
+@pytest.fixture
+def database(engine: PodmanPeer) -> Iterator[str]:
+    engine.run("db", ["sh", "-c", "echo 'db: journal corrupt, refusing to start'; sleep 600"])
+    yield engine.name("db")
+    engine.remove("db")
+
+
+def own_target_world(tmp: Path, engine: PodmanPeer, backend: str, db: str) -> World:
+    text = OWN_TARGET.format(tmp=tmp, docker=engine.url, backend=backend, db=db)
+    return World(tmp, text, {"capture_evidence": CaptureEvidence},
+                 probe_types={"http": HttpProbe, "container": ContainerProbe})
+
+
+def test_evidence_keeps_the_container_of_the_incidents_own_probe(
+        tmp_path: Path, engine: PodmanPeer, crashing_backend: str, database: str) -> None:
+    wait_for(lambda: b"journal corrupt" in engine.client().api.logs(database),
+             what="the database's log line")
+    wait_for(lambda: b"Mongoose" in engine.client().api.logs(crashing_backend),
+             what="the backend's log lines")
+    w = open_incidents(own_target_world(tmp_path, engine, crashing_backend, database),
+                       "db-container", "backend-health")
+    assert w.decisions() == ["acted", "acted", "succeeded", "succeeded"]
+    # evidence defaults to <state_dir>/incidents
+    db_dir, backend_dir = (tmp_path / "state" / "incidents" / f"incident-{i}" for i in (1, 2))
+    db_log = (db_dir / "container.log").read_text()
+    assert "journal corrupt" in db_log and "Mongoose" not in db_log
+    assert json.loads((db_dir / "container-state.json").read_text())["Running"] is True
+    # an http probe names no container: the configured one
+    assert "MongooseServerSelectionError" in (backend_dir / "container.log").read_text()
+    summaries = sorted(e["reason"] for e in w.ledger.entries() if e["decision"] == "acted")
+    assert summaries == sorted([
+        f"save evidence of {database} for incident 1 under {db_dir}",
+        f"save evidence of {crashing_backend} for incident 2 under {backend_dir}"])
+
+
+def test_a_failed_capture_is_journaled_and_reported_and_never_raises_the_severity(
+        tmp_path: Path, engine: PodmanPeer) -> None:
+    w = world(tmp_path, engine, engine.name("gone"))
+    (tmp_path / "incidents").write_text("a file where the evidence directory should be\n")
+    reports: list[tuple[int, str]] = []
+    w.remediator.report = lambda incident, change: reports.append((incident, change))
+    open_incidents(w, "redis")  # sev2 by default: an escalation would make it sev1
+    assert w.decisions() == ["acted", "failed"]
+    failed = w.ledger.entries()[-1]
+    assert failed["reason"].startswith(
+        f"save evidence of {engine.name('gone')} for incident 1 under "
+        f"{tmp_path}/incidents/incident-1 failed: ActionFailed: cannot write evidence under ")
+    incident = w.engine.book.get(1)
+    assert incident is not None and incident.severity == "sev2"
+    assert [(e["kind"], e["severity"]) for e in w.engine.book.events(1)] == [("open", "sev2")]
+    assert reports == [(1, f"remediation evidence: {failed['reason']}")]
+    assert w.outcome("evidence", "failed") == 1.0

@@ -4,4 +4,5 @@
     notification.py  ack, silence, postmortem
     remediation.py   remediations, reset, remediate
     status.py        the client side of `status` (reads the daemon's /api/status)
+    sandbox.py       unit-drop-in, and the sandbox check of validate
 """

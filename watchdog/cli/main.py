@@ -1,4 +1,4 @@
-"""Command line: run, check, validate, incidents, status.
+"""Command line: run, check, validate, unit-drop-in, incidents, status.
 
 Exit codes of `check` follow the Nagios plugin convention: 0 all ok, 1 the worst finding
 is in the lower half of the severity matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2),
@@ -18,9 +18,9 @@ from typing import Any
 
 from watchdog import __version__
 from watchdog.cli import notification as notify_cli
+from watchdog.cli import sandbox as sandbox_cli
 from watchdog.common.clock import SystemClock
 from watchdog.common.errors import ConfigError, StateError, WatchdogError
-from watchdog.common.registry import PROBE_GROUP, Registry
 from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.common.state import StateStore
 from watchdog.notification.store import parents
@@ -28,7 +28,7 @@ from watchdog.pipeline.classifier import instant_severity
 from watchdog.pipeline.engine import observation_json, policy_for
 from watchdog.pipeline.incidents import Incident, IncidentBook
 from watchdog.pipeline.observation import Observation, Status
-from watchdog.pipeline.probe import Resources
+from watchdog.pipeline.probe import ProbeRegistry, Resources
 from watchdog.pipeline.scheduler import gather_once
 from watchdog.runtime.config import Config, default_config_path, load_config
 from watchdog.runtime.logsetup import setup_logging
@@ -50,7 +50,10 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", parents=[common], help="run the probes once, Nagios-style")
     check.add_argument("--probe", help="only this probe")
     check.add_argument("--format", choices=("text", "json"), default="text")
-    sub.add_parser("validate", parents=[common], help="validate the config and exit")
+    validate = sub.add_parser("validate", parents=[common],
+                              help="validate the config (and the unit's sandbox) and exit")
+    sandbox_cli.add_unit_option(validate)
+    sandbox_cli.add_parsers(sub, common)
     incidents = sub.add_parser("incidents", parents=[common], help="list incidents")
     incidents.add_argument("--all", action="store_true", help="resolved ones too")
     incidents.add_argument("--format", choices=("text", "json"), default="text")
@@ -80,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return UNKNOWN if exc.code not in (0, None) else OK
     setup_logging(args.log_format, args.log_level)
     path = args.config or default_config_path()
-    handler = {"run": cmd_run, "check": cmd_check, "validate": cmd_validate,
+    handler = {"run": cmd_run, "check": cmd_check, "validate": sandbox_cli.cmd_validate,
+               "unit-drop-in": sandbox_cli.cmd_unit_drop_in,
                "incidents": cmd_incidents, "remediations": cmd_remediations,
                "reset": cmd_reset, "remediate": cmd_remediate,
                "status": cmd_status, **args.handlers}[args.command]
@@ -106,12 +110,6 @@ def cmd_run(args: argparse.Namespace, path: Path) -> int:
     return run_daemon(path)
 
 
-def cmd_validate(args: argparse.Namespace, path: Path) -> int:
-    config = load_config(path)
-    print(f"{path}: valid ({len(config.probes)} probes, {len(config.remediations)} remediations)")
-    return 0
-
-
 def cmd_check(args: argparse.Namespace, path: Path) -> int:
     config = load_config(path)
     if args.probe is not None and args.probe not in config.probes:
@@ -132,7 +130,7 @@ async def _check(config: Config, only: str | None) -> list[dict[str, Any]]:
 
     # `check` never needs a writable state directory: probes get an in-memory store.
     resources = Resources(config.watchdog, StateStore(":memory:"), SystemClock())
-    jobs = build_jobs(config, resources, Registry.from_entry_points(PROBE_GROUP, "probe"), only)
+    jobs = build_jobs(config, resources, ProbeRegistry.from_entry_points(), only)
     try:
         observations = await gather_once(jobs, resources.clock, config.watchdog.deadline_grace)
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 from watchdog.common.durations import parse_duration
 from watchdog.common.errors import StateError
 from watchdog.common.state import StateStore
-from watchdog.notification.messages import when
+from watchdog.notification.messages import utc_timestamp
 from watchdog.notification.postmortem import draft_path, render
 from watchdog.notification.store import NotifyStore, acknowledge, add_silence, remove_silence
 from watchdog.pipeline.incidents import IncidentBook
@@ -75,7 +75,7 @@ def cmd_silence(args: argparse.Namespace, path: Path) -> int:
             return 2
         silence_id = add_silence(store, probe=args.probe, incident_id=args.incident,
                                  until=now + seconds, reason=args.reason, now=now)
-        print(f"silence #{silence_id} until {when(now + seconds)}")
+        print(f"silence #{silence_id} until {utc_timestamp(now + seconds)}")
         return 0
     if args.verb == "remove":
         if not remove_silence(store, args.id, now):
@@ -93,7 +93,7 @@ def _list(db: NotifyStore, now: float, fmt: str) -> int:
         return 0
     for s in silences:
         what = f"probe {s.probe}" if s.probe else f"incident #{s.incident_id}"
-        print(f"#{s.id} {what} until {when(s.until)}: {s.reason}")
+        print(f"#{s.id} {what} until {utc_timestamp(s.until)}: {s.reason}")
     if not silences:
         print("no active silences")
     return 0

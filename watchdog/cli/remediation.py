@@ -11,14 +11,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from watchdog.common.clock import SystemClock
-from watchdog.common.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
 from watchdog.common.state import StateStore
 from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, Status, unknown
-from watchdog.pipeline.probe import Resources
+from watchdog.pipeline.probe import ProbeRegistry, Resources
 from watchdog.pipeline.scheduler import gather_once
-from watchdog.remediation.contract import Trigger
+from watchdog.remediation.contract import RemediationRegistry, Trigger
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.runtime import Remediator, budget_rows, build_remediations
 from watchdog.runtime.config import Config
@@ -30,8 +29,8 @@ def _ledger(config: Config) -> Ledger:
     return Ledger(store, config.watchdog.audit_file or config.watchdog.state_dir / "audit.jsonl")
 
 
-def _types() -> Registry[Any]:
-    return Registry.from_entry_points(REMEDIATION_GROUP, "remediation")
+def _types() -> RemediationRegistry:
+    return RemediationRegistry.from_entry_points()
 
 
 def remediation_rows(config: Config) -> list[dict[str, Any]]:
@@ -56,7 +55,7 @@ async def remediate(config: Config, name: str, *, execute: bool) -> str:
     metrics = Metrics(CollectorRegistry())
     engine = PipelineEngine(config, IncidentBook(ledger.store), metrics, clock.time)
     resources = Resources(config.watchdog, ledger.store, clock)
-    probes: Registry[Any] = Registry.from_entry_points(PROBE_GROUP, "probe")
+    probes = ProbeRegistry.from_entry_points()
 
     async def passed(probe: str, since: float) -> bool:
         return (await _run_probe(config, resources, probes, probe)).status is Status.OK
@@ -70,7 +69,7 @@ async def remediate(config: Config, name: str, *, execute: bool) -> str:
         await resources.aclose()
 
 
-async def _operator_trigger(config: Config, resources: Resources, probes: Registry[Any],
+async def _operator_trigger(config: Config, resources: Resources, probes: ProbeRegistry,
                             name: str, now: float) -> Trigger:
     on = config.remediations[name].common.on
     probe = on[0].partition(":")[0] if on else ""
@@ -79,7 +78,7 @@ async def _operator_trigger(config: Config, resources: Resources, probes: Regist
     return Trigger(probe, obs.cause, obs, None, now, operator=True)
 
 
-async def _run_probe(config: Config, resources: Resources, probes: Registry[Any],
+async def _run_probe(config: Config, resources: Resources, probes: ProbeRegistry,
                      probe: str) -> Observation:
     from watchdog.runtime.daemon import build_jobs, close_jobs
 

@@ -1,4 +1,4 @@
-"""Read dotenv files such as the runbook's `/opt/backend/.env` (KEY=VALUE, # comments)."""
+"""Read dotenv files such as a backend's `.env` (KEY=VALUE, # comments)."""
 
 from __future__ import annotations
 

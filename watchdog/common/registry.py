@@ -1,42 +1,145 @@
 """Plugin registries: probe and remediation types by name, from entry points or injected.
 
 Like prometheus_client's registry, a duplicate name is rejected with its own error rather
-than silently shadowing the first.
+than silently shadowing the first. Every plugin class is checked against its kind's
+`Contract` when it is registered, from an entry point or injected: a class that does not
+declare what the contract needs is a `PluginError` at start, naming the plugin and all it
+misses, rather than an AttributeError in the middle of a cycle. Each kind has its own
+registry type (`ProbeRegistry` in watchdog.pipeline.probe, `RemediationRegistry` in
+watchdog.remediation.contract), typed by its protocol.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 from collections.abc import Iterator, Mapping
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, TypeVar, cast
+
+from pydantic import BaseModel
 
 from watchdog.common.errors import PluginError
 
 PROBE_GROUP = "runbook_watchdog.probes"
 REMEDIATION_GROUP = "runbook_watchdog.remediations"
 
-P = TypeVar("P")
+
+class Plugin(Protocol):
+    """What every plugin type declares: the model of its own config keys."""
+
+    @property
+    def Params(self) -> type[BaseModel]: ...
+
+
+P = TypeVar("P", bound=Plugin, covariant=True)
+R = TypeVar("R", bound="Registry[Plugin]")
 
 
 class DuplicatePluginError(PluginError):
     """Two plugins claim the same name in one group."""
 
 
-class Registry(Generic[P], Mapping[str, P]):
-    """Name -> plugin class for one entry-point group."""
+@dataclass(frozen=True)
+class Contract:
+    """What a plugin class of one kind must declare, checked when it is registered."""
 
-    def __init__(self, kind: str, plugins: Mapping[str, P] | None = None) -> None:
-        self.kind = kind
+    kind: str  # "probe", "remediation": how errors name it
+    group: str  # its entry-point group
+    params_base: type[BaseModel]  # `Params` must subclass it
+    coroutines: tuple[str, ...]  # methods it must have, each `async def`
+    optional_coroutines: tuple[str, ...] = ()  # methods it may have, `async def` if it does
+    causes: bool = False  # it declares `causes`, its cause vocabulary: a set of strings
+    choices: Mapping[str, tuple[object, ...]] = field(default_factory=dict)  # optional
+    # class attributes and the values they may take
+
+    def problems(self, plugin: object) -> list[str]:
+        """Everything `plugin` misses, in words; empty when it keeps the contract."""
+        if not isinstance(plugin, type):
+            return [f"is a {type(plugin).__name__}, not a class"]
+        found = self._params(plugin)
+        if self.causes:
+            found += _causes(plugin)
+        for name in self.coroutines:
+            found += _coroutine(plugin, name, required=True)
+        for name in self.optional_coroutines:
+            found += _coroutine(plugin, name, required=False)
+        for name, allowed in self.choices.items():
+            value = getattr(plugin, name, allowed[0])
+            if value not in allowed:
+                found.append(f"{name} is {value!r}, not one of "
+                             f"{', '.join(repr(a) for a in allowed)}")
+        return found
+
+    def _params(self, plugin: type) -> list[str]:
+        base = self.params_base.__name__
+        params = getattr(plugin, "Params", None)
+        if params is None:
+            return [f"Params is missing (a pydantic model subclassing {base})"]
+        if not (isinstance(params, type) and issubclass(params, self.params_base)):
+            return [f"Params is {_name(params)}, not a pydantic model subclassing {base}"]
+        return []
+
+
+def _causes(plugin: type) -> list[str]:
+    causes = getattr(plugin, "causes", None)
+    if causes is None:
+        return ["causes is missing (a set of strings: the cause vocabulary)"]
+    if not isinstance(causes, set | frozenset) or not all(isinstance(c, str) for c in causes):
+        return [f"causes is {_short(causes)}, not a set of strings"]
+    return []
+
+
+def _coroutine(plugin: type, name: str, required: bool) -> list[str]:
+    method = getattr(plugin, name, None)
+    if method is None:
+        return [f"{name}() is missing (an async method)"] if required else []
+    if not inspect.iscoroutinefunction(method):
+        return [f"{name}() is not a coroutine function (it must be `async def`)"]
+    return []
+
+
+def _name(obj: object) -> str:
+    return obj.__qualname__ if isinstance(obj, type) else type(obj).__name__
+
+
+def _short(obj: object) -> str:
+    text = repr(obj)
+    return f"{type(obj).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _origin(plugin: object) -> str:
+    """Where an injected plugin comes from: `module:QualName`."""
+    module = getattr(plugin, "__module__", "?")
+    return f"{module}:{getattr(plugin, '__qualname__', type(plugin).__name__)}"
+
+
+class Registry(Mapping[str, P]):
+    """Name -> plugin class for one kind (one entry-point group), each checked on the way in.
+
+    A subclass names its kind's `contract`; `P` is the protocol the checked classes keep.
+    """
+
+    contract: ClassVar[Contract]
+
+    def __init__(self, plugins: Mapping[str, object] | None = None) -> None:
         self._plugins: dict[str, P] = {}
         for name, plugin in (plugins or {}).items():
-            self.register(name, plugin)
+            self.register(name, plugin, origin=_origin(plugin))
 
-    def register(self, name: str, plugin: P, origin: str = "") -> None:
+    @property
+    def kind(self) -> str:
+        return self.contract.kind
+
+    def register(self, name: str, plugin: object, origin: str = "") -> None:
+        where = f" ({origin})" if origin else ""
         if name in self._plugins:
-            raise DuplicatePluginError(
-                f"two {self.kind} types are named {name!r}{' (' + origin + ')' if origin else ''}"
-            )
-        self._plugins[name] = plugin
+            raise DuplicatePluginError(f"two {self.kind} types are named {name!r}{where}")
+        problems = self.contract.problems(plugin)
+        if problems:
+            raise PluginError(f"{self.kind} type {name!r}{where} does not keep the "
+                              f"{self.kind} contract: {'; '.join(problems)}")
+        self._plugins[name] = cast(P, plugin)
 
     def __getitem__(self, name: str) -> P:
         return self._plugins[name]
@@ -48,14 +151,16 @@ class Registry(Generic[P], Mapping[str, P]):
         return len(self._plugins)
 
     @classmethod
-    def from_entry_points(cls, group: str, kind: str) -> Registry[P]:
-        registry: Registry[P] = cls(kind)
-        for ep in importlib.metadata.entry_points(group=group):
+    def from_entry_points(cls: type[R]) -> R:
+        """Every installed plugin of the kind, each loaded and checked."""
+        registry = cls()
+        kind = registry.kind
+        for ep in importlib.metadata.entry_points(group=registry.contract.group):
             try:
                 plugin = ep.load()
             except Exception as exc:
                 raise PluginError(f"{kind} type {ep.name!r} ({ep.value}) failed to load: {exc}") \
                     from exc
             dist = ep.dist.name if ep.dist is not None else "?"
-            registry.register(ep.name, plugin, origin=f"{ep.value} from {dist}")
+            registry.register(ep.name, plugin, origin=f"entry point {ep.value} from {dist}")
         return registry

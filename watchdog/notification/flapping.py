@@ -32,3 +32,28 @@ def settled(flap: Flap, rule: FlappingConfig, now: float) -> Flap:
 
 def _recent(changes: tuple[float, ...], rule: FlappingConfig, now: float) -> tuple[float, ...]:
     return tuple(t for t in changes if t > now - rule.within)
+
+
+class FlapTracker:
+    """Each probe's `Flap`, kept across incidents and reloads for the life of the process."""
+
+    def __init__(self) -> None:
+        self.flaps: dict[str, Flap] = {}
+
+    def flapping(self, probe: str) -> bool:
+        return self.flaps.get(probe, Flap()).flapping
+
+    def record(self, probe: str, rule: FlappingConfig, now: float) -> Flap | None:
+        """Record an open or resolve; the new state if the probe just started flapping."""
+        before = self.flaps.get(probe, Flap())
+        after = self.flaps[probe] = on_change(before, rule, now)
+        return after if after.flapping and not before.flapping else None
+
+    def settle(self, rule: FlappingConfig | None, now: float) -> list[str]:
+        """The probes that just stopped flapping (all of them once the rule is removed)."""
+        stopped = []
+        for probe, flap in list(self.flaps.items()):
+            after = self.flaps[probe] = settled(flap, rule, now) if rule else Flap()
+            if flap.flapping and not after.flapping:
+                stopped.append(probe)
+        return stopped

@@ -55,7 +55,8 @@ def sev_label(severity: str) -> str:
     return severity.upper()
 
 
-def when(ts: float | None) -> str:
+def utc_timestamp(ts: float | None) -> str:
+    """'2026-11-27 14:02 UTC': the same for every reader of a message; '-' when never."""
     if ts is None:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))

@@ -15,7 +15,7 @@ from typing import Any
 from watchdog.common.errors import StateError
 from watchdog.common.secrets import scrub
 from watchdog.common.state import StateStore
-from watchdog.notification.messages import age, sev_label, when
+from watchdog.notification.messages import age, sev_label, utc_timestamp
 from watchdog.pipeline.incidents import Incident, IncidentBook
 
 _KIND_WORDS = {"open": "detected", "update": "changed", "resolve": "resolved",
@@ -29,10 +29,11 @@ def draft_path(state_dir: Path, incident_id: int) -> Path:
 def render(store: StateStore, incident: Incident) -> str:
     book = IncidentBook(store)
     children = _children(store, incident.id)
+    resolved = utc_timestamp(incident.resolved_at) if incident.resolved_at else "still open"
     lines = [f"# Post-mortem draft: incident #{incident.id} — {incident.probe}", "",
              f"- Severity: {sev_label(incident.severity)}",
-             f"- Started: {when(incident.opened_at)}",
-             f"- Resolved: {when(incident.resolved_at) if incident.resolved_at else 'still open'}",
+             f"- Started: {utc_timestamp(incident.opened_at)}",
+             f"- Resolved: {resolved}",
              f"- Impact duration: {age(incident.duration)}",
              f"- Runbook section: {incident.runbook or '-'}",
              f"- Summary: {scrub(incident.summary)}",

@@ -1,57 +1,68 @@
-"""Stage 6 of the pipeline, notification: grouping, flapping, silences, reminders, messages.
+"""Stage 6 of the pipeline, notification: the subscriber that wires the notification parts.
 
 The `NotificationStage` subscribes to the engine's `ResultEvent`s. For every incident change it
-decides what people are told, renders the message from its template and queues it in
-the outbox, one row per routed channel; the `Dispatcher` delivers in the background.
-Queueing is a SQLite insert, so a slow or dead channel never delays a probe.
-
-Grouping: while a probe that another depends on (`depends_on`) has an open incident,
-the dependent's incident is attached to it as a symptom: no page of its own, shown under
-the root cause in /api/status, `incidents` and the post-mortem.
+asks grouping.py whether the incident is a symptom of another, flapping.py whether the probe
+flaps, and has announcer.py queue the message routing.py and rendering.py make of it, one
+outbox row per routed channel; the `Dispatcher` delivers in the background. A periodic
+tick settles flapping and runs followup.py's reminders and re-sends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from watchdog.common.clock import Clock
 from watchdog.common.state import StateStore
+from watchdog.notification.announcer import Announcer
 from watchdog.notification.channels import Sender, build_sender
+from watchdog.notification.decoration import decorate_status
 from watchdog.notification.delivery import Dispatcher
-from watchdog.notification.flapping import Flap, on_change, settled
-from watchdog.notification.maintenance import active, window_for
-from watchdog.notification.messages import Message, Templates, age, sev_label, when
+from watchdog.notification.flapping import FlapTracker
+from watchdog.notification.followup import FollowUps
+from watchdog.notification.grouping import Grouping
+from watchdog.notification.messages import age
 from watchdog.notification.models import ChannelBase
-from watchdog.notification.postmortem import describe_action, draft_path, remediation_actions
+from watchdog.notification.postmortem import draft_path
 from watchdog.notification.postmortem import write as write_postmortem
-from watchdog.notification.store import NotifyStore, parents
-from watchdog.pipeline.classifier import Track, Transition
+from watchdog.notification.rendering import MessageRenderer
+from watchdog.notification.routing import Router
+from watchdog.notification.store import NotifyStore
+from watchdog.pipeline.classifier import Transition
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
 from watchdog.pipeline.incidents import Incident
-from watchdog.pipeline.observation import Status
 from watchdog.runtime.config import Config
 
 log = logging.getLogger(__name__)
-_QUIET = ("open", "update", "resolve", "attach", "ack", "evidence")
 
 
 class NotificationStage:
     def __init__(self, config: Config, store: StateStore, engine: PipelineEngine,
                  clock: Clock) -> None:
-        self.config = config
         self.store = store
         self.engine = engine
         self.clock = clock
         self.db = NotifyStore(store)
-        self.templates = Templates(config.notify.templates_dir)
-        self.flaps: dict[str, Flap] = {}
+        self.flaps = FlapTracker()
         self.dispatcher = Dispatcher(self.db, clock, config.notify.retry_after, self.skip_reason)
         self._http: httpx.AsyncClient | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._wire(config)
+
+    def _wire(self, config: Config) -> None:
+        # The parts keep no state of their own (flapping and the outbox live here and in
+        # the database), so a reload simply wires new ones around the new configuration.
+        self.config = config
+        self.grouping = Grouping(config, self.db, self.engine.book)
+        self.router = Router(config, self.db, self.engine, self.flaps)
+        self.renderer = MessageRenderer(config, self.store, self.engine.book, self.grouping)
+        self.announcer = Announcer(self.router, self.renderer, self.db, self.dispatcher)
+        self.follow_ups = FollowUps(config, self.db, self.engine.book, self.grouping,
+                                    self.router, self.announcer)
 
     # -- lifecycle ------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -71,12 +82,8 @@ class NotificationStage:
         "started" would wait for the first tick, and be lost for good if the incident
         resolved before it; a lost "resolved" would never be sent at all.
         """
-        rows = self.store.query(
-            "SELECT i.id FROM incidents i JOIN incident_notices n ON n.incident_id = i.id "
-            "WHERE i.status = 'resolved' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
-            "o.incident_id = i.id AND o.kind IN ('resolved', 'flapping')) ORDER BY i.id")
-        for row in rows:
-            incident = self.engine.book.get(int(row["id"]))
+        for incident_id in self.db.resolved_without_message():
+            incident = self.engine.book.get(incident_id)
             if incident is not None:
                 log.warning("incident %d was resolved before a restart without its message: "
                             "sending it now", incident.id)
@@ -92,8 +99,7 @@ class NotificationStage:
             await self._http.aclose()
 
     async def reconfigure(self, config: Config) -> None:
-        self.config = config
-        self.templates = Templates(config.notify.templates_dir)
+        self._wire(config)
         self.dispatcher.retry_after = config.notify.retry_after
         await self.dispatcher.stop()
         if self._http is not None:
@@ -102,6 +108,10 @@ class NotificationStage:
     def _senders(self, http: httpx.AsyncClient) -> dict[str, tuple[ChannelBase, Sender]]:
         return {name: (cfg, build_sender(cfg, http))
                 for name, cfg in self.config.notify.channels.items()}
+
+    def skip_reason(self, channel: str, config: ChannelBase) -> str | None:
+        # Looked up on each call: the router is replaced by a reload, the dispatcher is not.
+        return self.router.skip_reason(channel, config)
 
     # -- engine events --------------------------------------------------------------------
     def on_result(self, event: ResultEvent) -> None:
@@ -122,207 +132,53 @@ class NotificationStage:
         """For later stages: an action taken or failed, an escalation, a quarantine."""
         incident = self.engine.book.get(incident_id)
         if incident is not None:
-            root = self._root(incident)
-            self._announce("updated", root, self.clock.time(), change=change)
+            root = self.grouping.root(incident)
+            self.announcer.announce("updated", root, self.clock.time(), change=change)
 
     def _opened(self, incident: Incident, now: float) -> None:
-        root = self._open_root_of_dependencies(incident.probe)
-        if root is not None:
-            self.db.link(incident.id, root.id, incident.probe, now)
-            log.info("incident %d (%s) attached to incident %d (%s): a symptom of it",
-                     incident.id, incident.probe, root.id, root.probe)
+        if self.grouping.attach(incident, now):
             return
-        self._adopt_dependents(incident, now)
-        self._announce("started", incident, now)
+        self.grouping.adopt_dependents(incident, now)
+        self.announcer.announce("started", incident, now)
 
     def _updated(self, incident: Incident, now: float) -> None:
-        if self.db.parent_of(incident.id) is None:
-            self._announce("updated", incident, now, change=self._what_changed(incident))
+        if not self.grouping.is_symptom(incident.id):
+            change = self.renderer.what_changed(incident)
+            self.announcer.announce("updated", incident, now, change=change)
 
     def _resolved(self, incident: Incident, now: float) -> None:
-        if self.db.parent_of(incident.id) is not None:
+        if self.grouping.is_symptom(incident.id):
             return  # a symptom ended; its root cause carries on
-        self._release_children(incident, now)
-        path = draft_path(self.config.watchdog.state_dir, incident.id) \
-            if self.config.notify.postmortems else None
-        self._announce("resolved", incident, now, postmortem=str(path) if path else "-")
+        self.grouping.release_children(incident, now)
+        path = self._postmortem_path(incident)
+        self.announcer.announce("resolved", incident, now, postmortem=str(path) if path else "-")
         if path is not None:
             write_postmortem(self.config.watchdog.state_dir, self.store, incident)
             log.info("post-mortem draft for incident %d: %s", incident.id, path)
 
-    # -- grouping -------------------------------------------------------------------------
-    def _open_incident(self, probe: str) -> Incident | None:
-        rows = self.store.query("SELECT id FROM incidents WHERE probe = ? AND status = 'open'",
-                                (probe,))
-        return self.engine.book.get(int(rows[0]["id"])) if rows else None
-
-    def _root(self, incident: Incident) -> Incident:
-        for _ in range(32):  # depends_on may chain; a bound guards against a bad cycle
-            parent_id = self.db.parent_of(incident.id)
-            parent = self.engine.book.get(parent_id) if parent_id is not None else None
-            if parent is None or parent.status != "open":
-                return incident
-            incident = parent
-        return incident
-
-    def _open_root_of_dependencies(self, probe: str) -> Incident | None:
-        spec = self.config.probes.get(probe)
-        for dependency in spec.common.depends_on if spec is not None else ():
-            incident = self._open_incident(dependency)
-            if incident is not None:
-                return self._root(incident)
-        return None
-
-    def _adopt_dependents(self, incident: Incident, now: float) -> None:
-        """Dependents that opened first (a faster schedule) become symptoms of this one."""
-        for name, spec in self.config.probes.items():
-            child = self._open_incident(name) if incident.probe in spec.common.depends_on \
-                else None
-            if child is not None and self.db.parent_of(child.id) is None:
-                self.db.link(child.id, incident.id, child.probe, now)
-
-    def _release_children(self, incident: Incident, now: float) -> None:
-        """Symptoms still open when their root resolves become incidents of their own.
-
-        They are announced by `tick` only if still failing a little later: a backend
-        usually recovers one run after its database, and that is no news.
-        """
-        for row in self.db.children(incident.id):
-            child = self.engine.book.get(int(row["child_id"]))
-            if child is not None and child.status == "open" and row["detached_at"] is None:
-                self.db.detach(child.id, now)
-
-    def _settling(self, incident: Incident, now: float) -> bool:
-        detached = self.db.detached_at(incident.id)
-        spec = self.config.probes.get(incident.probe)
-        grace = 2 * spec.common.interval * spec.common.recover_after if spec else 0.0
-        return detached is not None and now - detached < grace
+    def _postmortem_path(self, incident: Incident) -> Path | None:
+        if not self.config.notify.postmortems:
+            return None
+        return draft_path(self.config.watchdog.state_dir, incident.id)
 
     # -- flapping -------------------------------------------------------------------------
     def _flapped(self, incident: Incident, now: float) -> bool:
         """Record an open/resolve; True when it just started flapping (one notice instead)."""
         rule = self.config.notify.flapping
-        if rule is None:
+        started = self.flaps.record(incident.probe, rule, now) if rule is not None else None
+        if rule is None or started is None:
             return False
-        before = self.flaps.get(incident.probe, Flap())
-        after = self.flaps[incident.probe] = on_change(before, rule, now)
-        if after.flapping and not before.flapping:
-            self._announce("flapping", incident, now, changes=len(after.changes),
-                           window=age(rule.within))
-            return True
-        return False
+        self.announcer.announce("flapping", incident, now, changes=len(started.changes),
+                                window=age(rule.within))
+        return True
 
-    def _check_settled(self, now: float) -> None:
-        rule = self.config.notify.flapping
-        for probe, flap in list(self.flaps.items()):
-            after = self.flaps[probe] = settled(flap, rule, now) if rule else Flap()
-            if flap.flapping and not after.flapping:
-                latest = self.engine.book.store.query(
-                    "SELECT id FROM incidents WHERE probe = ? ORDER BY id DESC LIMIT 1", (probe,))
-                incident = self.engine.book.get(int(latest[0]["id"])) if latest else None
-                if incident is not None:
-                    state = "failing" if incident.status == "open" else "healthy"
-                    self._announce("settled", incident, now, state=state)
-
-    # -- what is held ---------------------------------------------------------------------
-    def held(self, kind: str, incident: Incident, now: float) -> str | None:
-        """Why a message is not sent now, or None.
-
-        A resolve is sent exactly when its start was: never lost after a page (silences
-        and windows do not hold it), never a surprise "resolved" for something unannounced.
-        While a probe flaps only "flapping" and "settled" go out.
-        """
-        if kind not in ("flapping", "settled") and self.flaps.get(incident.probe, Flap()).flapping:
-            return "flapping"  # the "settled" message will tell how it ended
-        if kind == "resolved":
-            announced = self.db.was_announced(incident.id)
-            return None if announced else "its start was never announced"
-        for silence in self.db.active_silences(now):
-            if silence.covers(incident.probe, {incident.id}):
-                return f"silenced (silence #{silence.id}: {silence.reason})"
-        window = window_for(self.config.maintenance, incident.probe, now)
-        return f"maintenance window {window.name!r}" if window is not None else None
-
-    def skip_reason(self, channel: str, config: ChannelBase) -> str | None:
-        """Email is skipped while the watchdog's own SMTP probe fails: it would bounce too."""
-        if getattr(config, "type", None) != "email":
-            return None
-        for name, spec in self.config.probes.items():
-            if spec.type == "smtp" and self._failing(name):
-                return f"the smtp probe {name!r} is failing"
-        return None
-
-    def _failing(self, probe: str) -> bool:
-        last = self.engine.last.get(probe)
-        return self.engine.tracks.get(probe, Track()).failing or \
-            (last is not None and last.observation.status is Status.FAILED)
-
-    # -- messages -------------------------------------------------------------------------
-    def _announce(self, kind: str, incident: Incident, now: float, **extra: Any) -> None:
-        channels = self._routes(kind, incident.severity)
-        if not channels:
-            return
-        message = self._message(kind, incident, now, extra)
-        reason = self.held(kind, incident, now)
-        for name in channels:
-            self.db.enqueue(name, message, now, "suppressed" if reason else "pending", reason)
-            self.dispatcher.wake(name)
-        self.db.noticed(incident.id, now)
-        log.info("incident %d: %s message %s for %s", incident.id, kind,
-                 f"held: {reason}" if reason else "queued", ", ".join(channels))
-
-    def _routes(self, kind: str, severity: str) -> list[str]:
-        return [name for name, cfg in self.config.notify.channels.items()
-                if (not cfg.severities or severity in cfg.severities)
-                and (kind != "refresh" or cfg.type == "alertmanager")]
-
-    def _message(self, kind: str, incident: Incident, now: float,
-                 extra: dict[str, Any]) -> Message:
-        values = self._values(incident, now) | extra
-        template = "started" if kind == "refresh" else kind
-        text = self.templates.render(template, values)
-        data = {"incident": incident.id, "probe": incident.probe, "severity": incident.severity,
-                "status": incident.status, "cause": incident.cause,
-                "summary": values["summary"], "runbook": incident.runbook,
-                "hint": incident.hint, "opened_at": incident.opened_at,
-                "resolved_at": incident.resolved_at, "duration": incident.duration,
-                "attached": self._attached(incident.id)}
-        return Message(kind, incident.id, incident.probe, incident.severity,
-                       incident.status == "open", text, data)
-
-    def _values(self, incident: Incident, now: float) -> dict[str, Any]:
-        level = self.config.severity.levels.get(incident.severity)
-        response = level.response if level is not None else None
-        attached = self._attached(incident.id)
-        return {"SEV": sev_label(incident.severity), "sev": incident.severity,
-                "id": incident.id, "probe": incident.probe, "cause": incident.cause,
-                "summary": incident.summary, "impact": level.meaning if level else "-",
-                "runbook": incident.runbook or "-", "hint": incident.hint or "-",
-                "started": when(incident.opened_at), "time": when(now),
-                "resolved": when(incident.resolved_at), "duration": age(incident.duration),
-                "age": age(now - incident.opened_at), "actions": self._actions(incident.id),
-                "next_update": when(now + response) if response else "when it changes",
-                "attached": f"\nAlso affected (attached): {', '.join(attached)}"
-                if attached else "", "postmortem": "-", "change": "-"}
-
-    def _attached(self, incident_id: int) -> list[str]:
-        return [str(r["probe"]) for r in self.db.children(incident_id)]
-
-    def _actions(self, incident_id: int) -> str:
-        events = [e for e in self.engine.book.events(incident_id) if e["kind"] not in _QUIET]
-        said = [f"{e['kind']}: {e['summary']}" for e in events]
-        said += [describe_action(a) for a in remediation_actions(self.store, incident_id)]
-        return "; ".join(said) or "none yet"
-
-    def _what_changed(self, incident: Incident) -> str:
-        events = self.engine.book.events(incident.id)
-        if len(events) < 2:
-            return f"now {sev_label(incident.severity)}, {incident.cause}"
-        before, after = events[-2], events[-1]
-        if before.get("severity") != after.get("severity"):
-            old = sev_label(before["severity"]) if before.get("severity") else "-"
-            return f"severity {old} → {sev_label(incident.severity)}"
-        return f"cause {before.get('cause')} → {after.get('cause')}"
+    def _announce_settled(self, now: float) -> None:
+        for probe in self.flaps.settle(self.config.notify.flapping, now):
+            latest = self.db.latest_incident_id(probe)
+            incident = self.engine.book.get(latest) if latest is not None else None
+            if incident is not None:
+                state = "failing" if incident.status == "open" else "healthy"
+                self.announcer.announce("settled", incident, now, state=state)
 
     # -- periodic work --------------------------------------------------------------------
     async def _tick_loop(self) -> None:
@@ -335,62 +191,11 @@ class NotificationStage:
 
     def tick(self, now: float) -> None:
         """Settled flapping, silences expired on unannounced incidents, reminders, re-sends."""
-        self._check_settled(now)
-        if not self.config.notify.channels:
-            return
-        attached = parents(self.store)
-        for incident in self.engine.book.open_incidents():
-            if incident.id not in attached:
-                self._follow_up(incident, now)
-
-    def _follow_up(self, incident: Incident, now: float) -> None:
-        if self.held("started", incident, now) is not None:
-            return
-        if not self.db.was_announced(incident.id):
-            if not self._settling(incident, now):  # a released symptom, or a silence ended
-                self._announce("started", incident, now)
-        elif self._reminder_due(incident, now):
-            self._announce("reminder", incident, now)
-        self._refresh_alertmanager(incident, now)
-
-    def _reminder_due(self, incident: Incident, now: float) -> bool:
-        level = self.config.severity.levels.get(incident.severity)
-        if not self.config.notify.reminders or level is None or not level.response:
-            return False
-        if self.db.acknowledged(incident.id):
-            return False
-        last = self.db.last_notice(incident.id) or incident.opened_at
-        return now - last >= level.response
-
-    def _refresh_alertmanager(self, incident: Incident, now: float) -> None:
-        for name in self._routes("refresh", incident.severity):
-            cfg = self.config.notify.channels[name]
-            last = self.db.last_sent(name, incident.id)
-            every = getattr(cfg, "resend_every", 60.0)
-            if last is not None and now - last >= every and \
-                    not self.db.has_pending(name, incident.id, "refresh"):
-                message = self._message("refresh", incident, now, {})
-                self.db.enqueue(name, message, now)
-                self.dispatcher.wake(name)
+        self._announce_settled(now)
+        if self.config.notify.channels:
+            self.follow_ups.run(now)
 
     # -- presentation ---------------------------------------------------------------------
     def decorate(self, status: dict[str, Any]) -> dict[str, Any]:
         """/api/status: symptoms nested under their root cause, silences, maintenance."""
-        links = parents(self.store)
-        now = self.clock.time()
-        roots = [i for i in status.get("incidents", []) if i["id"] not in links]
-        by_id = {i["id"]: i for i in roots}
-        for incident in status.get("incidents", []):
-            parent = by_id.get(links.get(incident["id"], -1))
-            if parent is not None:
-                parent.setdefault("attached", []).append(incident)
-            elif incident["id"] in links:
-                incident["attached_to"] = links[incident["id"]]
-                roots.append(incident)
-        for incident in roots:
-            incident.setdefault("attached", [])
-            incident["acknowledged"] = self.db.acknowledged(incident["id"])
-        status["incidents"] = sorted(roots, key=lambda i: i["id"])
-        status["silences"] = [s.to_dict() for s in self.db.active_silences(now)]
-        status["maintenance"] = [w.name for w in self.config.maintenance if active(w, now)]
-        return status
+        return decorate_status(status, self.db, self.config.maintenance, self.clock.time())

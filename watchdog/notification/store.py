@@ -158,6 +158,25 @@ class NotifyStore:
         return self.store.query("SELECT * FROM incident_links WHERE parent_id = ? "
                                 "ORDER BY child_id", (parent,))
 
+    # -- the engine's incidents, as this stage needs them ---------------------------------
+    def open_incident_id(self, probe: str) -> int | None:
+        rows = self.store.query("SELECT id FROM incidents WHERE probe = ? AND status = 'open'",
+                                (probe,))
+        return int(rows[0]["id"]) if rows else None
+
+    def latest_incident_id(self, probe: str) -> int | None:
+        rows = self.store.query(
+            "SELECT id FROM incidents WHERE probe = ? ORDER BY id DESC LIMIT 1", (probe,))
+        return int(rows[0]["id"]) if rows else None
+
+    def resolved_without_message(self) -> list[int]:
+        """Announced incidents resolved by a process killed before it queued the message."""
+        rows = self.store.query(
+            "SELECT i.id FROM incidents i JOIN incident_notices n ON n.incident_id = i.id "
+            "WHERE i.status = 'resolved' AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
+            "o.incident_id = i.id AND o.kind IN ('resolved', 'flapping')) ORDER BY i.id")
+        return [int(row["id"]) for row in rows]
+
     # -- acknowledgements and notices -----------------------------------------------------
     def acknowledged(self, incident_id: int) -> bool:
         return bool(self.store.query("SELECT 1 FROM incident_acks WHERE incident_id = ?",

@@ -27,7 +27,14 @@ import requests
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.observation import Observation, unknown
 from watchdog.pipeline.probe import BlockingTimeout, ProbeContext
-from watchdog.remediation.contract import ActionContext, ActionFailed
+from watchdog.remediation.contract import (
+    ActionContext,
+    ActionFailed,
+    ActionParams,
+    ActionRefused,
+    BaseAction,
+    ParamsT,
+)
 from watchdog.runtime.config_models import WatchdogSettings
 
 T = TypeVar("T")
@@ -197,8 +204,42 @@ class DockerEngine:
                       error: type[Exception] = ActionFailed) -> dict[str, Any] | None:
         return await self(inspect_container, container, error=error)
 
+    async def container_to(self, verb: str, container: str) -> dict[str, Any]:
+        """For a plan: the container's inspect document, or ActionRefused when the engine
+        cannot say or there is no such container ("no container X to restart")."""
+        attrs = await self.inspect(container, error=ActionRefused)
+        if attrs is None:
+            raise ActionRefused(f"no container {container} to {verb}")
+        return attrs
+
     async def aclose(self) -> None:
         await self.access.aclose()
+
+
+class DockerAction(BaseAction[ParamsT]):
+    """An action on the Docker engine: `self.engine`, closed with the action."""
+
+    def __init__(self, params: ParamsT, ctx: ActionContext) -> None:
+        super().__init__(params, ctx)
+        self.engine = DockerEngine(ctx)
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+
+
+class ContainerParams(ActionParams):
+    container: str  # the container acted on
+
+
+ContainerParamsT = TypeVar("ContainerParamsT", bound=ContainerParams)
+
+
+class ContainerAction(DockerAction[ContainerParamsT]):
+    """An action on one configured container, which is its target."""
+
+    @property
+    def target(self) -> str:
+        return self.params.container
 
 
 def image_id_of(attrs: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """Detection, in pipeline order: probe (acquire) -> observation -> classifier (pure) ->
 incidents, wired by `PipelineEngine` and driven on fixed rates by `ProbeScheduler`.
 
-    probe.py        the probe contract (`Probe`, `ProbeType`, `ProbeContext`)
+    probe.py        the probe contract (`Probe`, `ProbeType`, `ProbeContext`, `ProbeRegistry`)
     observation.py  what one run saw, as a value; ordered `Status` (UNKNOWN is never "down")
     scheduler.py    `ProbeScheduler`: fixed-rate runs behind one error boundary
     classifier.py   `HysteresisPolicy` + `classify`: observation -> verdict, no I/O

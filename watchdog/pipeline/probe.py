@@ -8,6 +8,10 @@ one I/O method `check()` returns an `Observation`; it translates its library's e
 into causes itself. Anything it fails to translate is caught by the scheduler's single
 error boundary and reported as UNKNOWN. A type may also declare `common_defaults`, a
 mapping of common keys (`severity`, `runbook`) whose default differs for that type.
+
+The contract is enforced when a type is registered (`ProbeRegistry`, an entry point or an
+injected class): `Params` must subclass `ProbeParams`, `causes` must be a set of strings,
+and `check` and `aclose` must be coroutine functions.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ import asyncio
 import concurrent.futures
 import functools
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from collections.abc import Set as AbstractSet
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
 from watchdog.common.clock import Clock
+from watchdog.common.registry import PROBE_GROUP, Contract, Registry
 from watchdog.common.state import StateStore
 from watchdog.pipeline.observation import Observation
 from watchdog.runtime.config_models import WatchdogSettings
@@ -47,10 +53,25 @@ class Probe(Protocol):
 
 
 class ProbeType(Protocol):
-    Params: ClassVar[type[BaseModel]]
-    causes: ClassVar[frozenset[str]]
+    """A probe class (read-only members, so that a class object matches the protocol)."""
+
+    @property
+    def Params(self) -> type[BaseModel]: ...
+
+    @property
+    def causes(self) -> AbstractSet[str]: ...
 
     def __call__(self, params: Any, ctx: ProbeContext) -> Probe: ...
+
+
+PROBE_CONTRACT = Contract("probe", PROBE_GROUP, ProbeParams, coroutines=("check", "aclose"),
+                          causes=True)
+
+
+class ProbeRegistry(Registry[ProbeType]):
+    """Probe types by name, each checked against the probe contract."""
+
+    contract = PROBE_CONTRACT
 
 
 class BlockingTimeout(Exception):

@@ -6,16 +6,22 @@ does, the same for every action); it says *what* it would do (`plan`), does it
 (`execute`), and proves it worked (`verify`). A plan is journaled before execution, so
 dry-run can say "would roll back to sha256:…" and a restart after a crash verifies the
 recorded plan instead of acting twice.
+
+The contract is enforced when a type is registered (`RemediationRegistry`, an entry point
+or an injected class): `Params` must subclass `ActionParams`, `plan`, `execute` and
+`verify` must be coroutine functions (and `aclose`, if it has one), and `fires_on`, if
+declared, must be "failing" or "open".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from watchdog.common.registry import REMEDIATION_GROUP, Contract, Registry
 from watchdog.pipeline.observation import Observation
 from watchdog.pipeline.probe import ProbeContext, Resources
 
@@ -51,16 +57,18 @@ class Plan:
     """What an action will do, recorded before it is done."""
 
     target: str  # what single-flight, budgets and quarantine are keyed on
-    summary: str  # one line for people: "roll back nickapp-backend to sha256:…"
+    summary: str  # one line for people: "roll back backend to sha256:…"
     detail: Mapping[str, Any] = field(default_factory=dict)  # JSON-able, for execute/verify
 
 
+FiresOn = Literal["failing", "open"]
+
+
 class Action(Protocol):
-    Params: ClassVar[type[BaseModel]]
-    # "failing": when the trigger has failed `after` cycles; "open": when an incident opens.
-    fires_on: ClassVar[Literal["failing", "open"]]
-    # Optional `safe: ClassVar[bool] = True` for actions that change nothing on the host
-    # (evidence capture): the policy's protective gates do not hold them back.
+    """An action instance. Its class declares `Params` and `fires_on` (`ActionType`), and
+    optionally `safe: ClassVar[bool] = True` when it changes nothing on the host (evidence
+    capture): the policy's protective gates do not hold it back. It may have a `target`
+    (what budgets and quarantine are keyed on; else its name) and `async def aclose()`."""
 
     async def plan(self, trigger: Trigger) -> Plan:
         """Decide what to do; raise ActionRefused when nothing safe can be done."""
@@ -75,9 +83,57 @@ class Action(Protocol):
         ...
 
 
+class ActionType(Protocol):
+    """An action class (read-only members, so that a class object matches the protocol)."""
+
+    @property
+    def Params(self) -> type[BaseModel]: ...
+
+    @property
+    def fires_on(self) -> FiresOn:
+        """When it fires: "failing", once its trigger failed `after` cycles; "open", when an
+        incident opens."""
+        ...
+
+    def __call__(self, params: Any, ctx: ActionContext) -> Action: ...
+
+
+REMEDIATION_CONTRACT = Contract(
+    "remediation", REMEDIATION_GROUP, ActionParams, coroutines=("plan", "execute", "verify"),
+    optional_coroutines=("aclose",), choices={"fires_on": ("failing", "open")})
+
+
+class RemediationRegistry(Registry[ActionType]):
+    """Action types by name, each checked against the action contract."""
+
+    contract = REMEDIATION_CONTRACT
+
+
+ParamsT = TypeVar("ParamsT", bound=ActionParams)
+
+
+class BaseAction(Generic[ParamsT]):
+    """The preamble every action type shares, written once: `class X(BaseAction[XParams])`
+    names `Params = XParams`, and gets `self.params`, `self.ctx`, `fires_on = "failing"`
+    and a `target` (its configured name unless it overrides the property). An action on
+    the Docker engine starts from `watchdog.peers.docker.DockerAction` instead."""
+
+    Params: ClassVar[type[ActionParams]]
+    fires_on: ClassVar[FiresOn] = "failing"
+
+    def __init__(self, params: ParamsT, ctx: ActionContext) -> None:
+        self.params = params
+        self.ctx = ctx
+
+    @property
+    def target(self) -> str:
+        """What single-flight, budgets and quarantine are keyed on."""
+        return self.ctx.name
+
+
 class ActionContext(ProbeContext):
     """What one remediation instance is given: a probe's context (so helpers that take one,
-    such as the Docker access in probes/_docker.py, serve actions too) plus read access to
+    such as the Docker access in watchdog/peers/docker.py, serve actions too) plus read access to
     the latest observations."""
 
     def __init__(self, name: str, resources: Resources,

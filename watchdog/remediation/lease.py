@@ -4,7 +4,7 @@ The lease is a `redis.asyncio` lock (SET NX PX with a token of our own) renewed 
 ttl/3. Validity is judged locally and conservatively: from the moment the last successful
 request was *sent*, plus the TTL, minus a safety margin; so a replica cut off from Redis
 stops acting before the key can expire and the other replica take over. A replica without
-the lease acts only in dry-run. Without `watchdog.remediation.lease` there is one replica: it always
+the lease acts only in dry-run. Without `watchdog.lease` there is one replica: it always
 holds the (implicit) lease.
 """
 

@@ -4,6 +4,14 @@ Subscribes to the engine's results. For each configured remediation whose trigge
 it gathers a `Situation`, asks the pure policy (`policy.decide`), and journals what
 happened whatever it was. Success is reported only after verification; a failed
 verification or a tripped budget escalates the incident instead of repeating blindly.
+Two exceptions never change an incident's severity, they are journaled and reported on
+the incident once: a safe action that fails (evidence capture), and an action the
+service's sandbox does not permit ("refused: not permitted by the service's sandbox").
+
+One error boundary, like the scheduler's for probes: an action's `plan`, `execute` or
+`verify` raising anything but the contract's `ActionRefused`/`ActionFailed` is a bug in
+the action, not a decision. It is journaled (decision `crashed`, the message scrubbed),
+counted in `remediation_errors` and logged with its traceback; the runtime goes on.
 """
 
 from __future__ import annotations
@@ -20,9 +28,18 @@ from watchdog.pipeline.classifier import Transition
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
 from watchdog.pipeline.observation import Status, unknown
 from watchdog.pipeline.probe import Resources
-from watchdog.remediation.contract import Action, ActionContext, ActionRefused, Plan, Trigger
+from watchdog.remediation.contract import (
+    Action,
+    ActionContext,
+    ActionFailed,
+    ActionRefused,
+    ActionType,
+    Plan,
+    Trigger,
+)
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.policy import Decision, Situation, decide
+from watchdog.remediation.sandbox import NotPermitted
 from watchdog.runtime.config import Config, RemediationSpec
 from watchdog.runtime.metrics import Metrics
 
@@ -51,7 +68,7 @@ class Remediation:
         return not on or probe in on or f"{probe}:{cause}" in on
 
 
-def build_remediations(config: Config, resources: Resources, types: Mapping[str, Any],
+def build_remediations(config: Config, resources: Resources, types: Mapping[str, ActionType],
                        last: Callable[[str], Any]) -> list[Remediation]:
     built = []
     for name, spec in config.remediations.items():
@@ -93,9 +110,16 @@ class Remediator:
         self.time = clock
         self.clock = clock.time
         self.in_maintenance: Callable[[str], bool] = lambda probe: False
-        # The two-replica action lease (watchdog/lease.py): without it, automatic runs are
-        # dry-run only. A single replica always holds it.
+        # The two-replica action lease (lease.py): without it, automatic runs are dry-run
+        # only. A single replica always holds it.
         self.may_act: Callable[[], bool] = lambda: True
+        # (incident id, what happened): posts an update on the incident (the notification
+        # stage's post_update) for what must reach a person without escalating it.
+        self.report: Callable[[int, str], None] = lambda incident_id, change: None
+        self._reported: set[tuple[str, int | None, str]] = set()
+        # Remediations whose write the sandbox refused: not tried again by this process
+        # (the grants change only with a restart, which builds a new Remediator).
+        self._denied: dict[str, NotPermitted] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self._deciding: set[str] = set()
         self._last_skip: dict[str, str] = {}
@@ -165,6 +189,8 @@ class Remediator:
 
     async def _handle(self, rem: Remediation, trigger: Trigger,
                       operator_execute: bool | None) -> str:
+        if rem.name in self._denied:  # journaled and reported when it happened
+            return f"refused: {self._denied[rem.name]}"
         case = self._case(rem, trigger, operator_execute)
         decision = decide(self.situation(case))
         if not decision.act:
@@ -174,14 +200,31 @@ class Remediator:
         try:
             plan = await rem.action.plan(trigger)
         except ActionRefused as exc:
-            if self._last_refusal.get(rem.name) != str(exc):  # the same refusal every cycle
-                self._record(case, "refused", str(exc))  # is journaled once
-            self._last_refusal[rem.name] = str(exc)
-            return f"refused: {exc}"
+            if isinstance(exc, NotPermitted):
+                self._report_once(case, "sandbox", f"remediation {rem.name} refused: {exc}")
+            return self._refused(case, "refused", str(exc))
+        except Exception as exc:
+            return self._refused(case, "crashed", self._crashed(case, "plan", exc))
         self._last_refusal.pop(rem.name, None)
         if case.dry_run:
             return self._would_act(case, plan)
         return await self._act(case, plan)
+
+    def _refused(self, case: Case, decision: str, why: str) -> str:
+        """No plan: journaled once while the same reason repeats every cycle."""
+        name, said = case.rem.name, f"{decision}: {why}"
+        if self._last_refusal.get(name) != said:
+            self._record(case, decision, why)
+        self._last_refusal[name] = said
+        return said
+
+    def _crashed(self, case: Case, call: str, exc: BaseException) -> str:
+        """The error boundary: an action call raised outside its contract. Counted and
+        logged here; the caller journals the returned (scrubbed) reason."""
+        why = scrub(f"{call}() raised {type(exc).__name__}: {exc}")
+        log.warning("remediation %s: %s", case.rem.name, why, exc_info=exc)
+        self.metrics.remediation_errors.labels(remediation=case.rem.name, call=call).inc()
+        return why
 
     def situation(self, case: Case) -> Situation:
         rem, trigger, target = case.rem, case.trigger, case.target
@@ -232,8 +275,11 @@ class Remediator:
             return
         self.metrics.remediation_quarantined.labels(remediation=case.rem.name).set(1)
         self._record(case, "quarantined", why)
-        self.engine.escalate(case.trigger.probe, f"remediation {case.rem.name} quarantined "
-                                                 f"{case.target}: {why}")
+        what = f"remediation {case.rem.name} quarantined {case.target}: {why}"
+        if _is_safe(case.rem):
+            self._report_once(case, "quarantined", what)
+        else:
+            self.engine.escalate(case.trigger.probe, what)
 
     def _begin(self, case: Case, plan: Plan, state: str) -> int | None:
         return self.ledger.begin(case.rem.name, case.target, case.mode, case.trigger.probe,
@@ -253,16 +299,26 @@ class Remediator:
             self._record(case, "skipped", "in_flight: another action started")
             return "skipped: in flight"
         self._record(case, "acted", plan.summary, action_id=action_id, detail=dict(plan.detail))
+        bound = asyncio.timeout(EXECUTE_TIMEOUT)
         try:
-            undo = await asyncio.wait_for(case.rem.action.execute(plan), EXECUTE_TIMEOUT)
-        except Exception as exc:
+            async with bound:
+                undo = await case.rem.action.execute(plan)
+        except NotPermitted as exc:
+            return self._not_permitted(case, action_id, exc)
+        except ActionFailed as exc:
             return self._failed(case, action_id, "failed",
                                 f"{plan.summary} failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            if bound.expired():
+                why = f"did not finish within {EXECUTE_TIMEOUT:g}s"
+            else:
+                why = self._crashed(case, "execute", exc)
+            return self._failed(case, action_id, "failed", f"{plan.summary} failed: {why}")
         self.ledger.mark(action_id, "verifying", self.clock(), undo=dict(undo))
         return await self._verify_and_close(case, action_id, plan)
 
     async def _verify_and_close(self, case: Case, action_id: int, plan: Plan) -> str:
-        if await self._verified(case.rem, plan, since=self.clock()):
+        if await self._verified(case, action_id, plan, since=self.clock()):
             self.ledger.mark(action_id, "succeeded", self.clock(), outcome="verified")
             self._count(case, "succeeded")
             self._record(case, "succeeded", f"{plan.summary}: verified", action_id=action_id)
@@ -275,14 +331,40 @@ class Remediator:
         self.ledger.mark(action_id, "failed", self.clock(), outcome=why)
         self._count(case, outcome)
         self._record(case, outcome, why, action_id=action_id)
-        self.engine.escalate(case.trigger.probe, f"remediation {case.rem.name}: {why}")
+        if _is_safe(case.rem):  # evidence missing is news, not a worse incident
+            self._report_once(case, outcome, f"remediation {case.rem.name}: {why}")
+        else:
+            self.engine.escalate(case.trigger.probe, f"remediation {case.rem.name}: {why}")
         return f"{outcome}: {scrub(why)}"
 
-    async def _verified(self, rem: Remediation, plan: Plan, since: float) -> bool:
-        verify = rem.spec.common.verify
+    def _not_permitted(self, case: Case, action_id: int, exc: NotPermitted) -> str:
+        """The write failed on the sandbox's read-only or denied path: a refusal."""
+        self.ledger.mark(action_id, "failed", self.clock(), outcome=f"refused: {exc}")
+        self._denied[case.rem.name] = exc
+        self._count(case, "refused")
+        said = f"refused: {exc}"
+        if self._last_refusal.get(case.rem.name) != said:
+            self._record(case, "refused", str(exc), action_id=action_id)
+        self._last_refusal[case.rem.name] = said
+        self._report_once(case, "sandbox", f"remediation {case.rem.name} refused: {exc}")
+        return f"refused: {exc}"
+
+    def _report_once(self, case: Case, kind: str, change: str) -> None:
+        """Post `change` on the trigger's incident, once per remediation, incident and kind."""
+        incident = case.trigger.incident_id
+        key = (case.rem.name, incident, kind)
+        if incident is None or key in self._reported:
+            return
+        self._reported.add(key)
+        log.error("incident %d: %s", incident, scrub(change))
+        self.report(incident, change)
+
+    async def _verified(self, case: Case, action_id: int, plan: Plan, since: float) -> bool:
+        verify = case.rem.spec.common.verify
         deadline = self.clock() + verify.within
+        crashes: set[str] = set()  # each distinct crash is journaled once per verification
         while True:
-            own = await _safe_verify(rem.action, plan)
+            own = await self._verify_once(case, action_id, plan, crashes)
             passed = verify.probe is None or await self.probe_passed(verify.probe, since)
             if own and passed:
                 return True
@@ -290,6 +372,22 @@ class Remediator:
                 return False
             pause = min(VERIFY_POLL, max(0.0, deadline - self.clock()))
             await self.time.sleep_until(self.time.monotonic() + pause)
+
+    async def _verify_once(self, case: Case, action_id: int, plan: Plan,
+                           crashes: set[str]) -> bool:
+        """One poll of the action's own check; raising counts as "not yet"."""
+        try:
+            return bool(await case.rem.action.verify(plan))
+        except (ActionFailed, ActionRefused) as exc:
+            log.info("verification of %r not yet passing: %s", plan.summary, scrub(str(exc)))
+            return False
+        except Exception as exc:
+            why = self._crashed(case, "verify", exc)
+            if why not in crashes:
+                crashes.add(why)
+                self._record(case, "crashed", f"{why} (counted as not verified yet)",
+                             action_id=action_id)
+            return False
 
     # -- restart safety ------------------------------------------------------------------------
     def resume(self) -> None:
@@ -375,14 +473,6 @@ def _is_safe(rem: Remediation) -> bool:
 def kill_switch_on(config: Config) -> bool:
     s = config.watchdog
     return not s.remediation_enabled or (s.kill_switch is not None and s.kill_switch.exists())
-
-
-async def _safe_verify(action: Action, plan: Plan) -> bool:
-    try:
-        return bool(await action.verify(plan))
-    except Exception as exc:
-        log.info("verification of %r not yet passing: %s", plan.summary, scrub(str(exc)))
-        return False
 
 
 def _since_success(attempts: list[dict[str, Any]]) -> int:

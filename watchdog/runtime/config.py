@@ -20,10 +20,12 @@ from pydantic import BaseModel, ValidationError
 
 from watchdog.common.envfile import read_env_file
 from watchdog.common.errors import ConfigError, ConfigProblem
-from watchdog.common.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
+from watchdog.common.registry import Plugin, Registry
 from watchdog.common.secrets import collect_secrets
 from watchdog.notification.models import MaintenanceWindow, NotifyConfig
 from watchdog.notification.models import cross_check as notify_cross_check
+from watchdog.pipeline.probe import ProbeRegistry
+from watchdog.remediation.contract import RemediationRegistry
 from watchdog.runtime.config_models import (
     EscalateRule,
     ProbeCommon,
@@ -102,16 +104,16 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
 def load_config(
     path: Path,
     *,
-    probes: Registry[Any] | None = None,
-    remediations: Registry[Any] | None = None,
+    probes: ProbeRegistry | None = None,
+    remediations: RemediationRegistry | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Read, interpolate and validate `path`; raise ConfigError listing every problem."""
     loader = _Loader(str(path), os.environ if environ is None else environ)
     raw = loader.read_yaml(path)
-    probe_types = probes if probes is not None else Registry.from_entry_points(PROBE_GROUP, "probe")
+    probe_types = probes if probes is not None else ProbeRegistry.from_entry_points()
     rem_types = remediations if remediations is not None else \
-        Registry.from_entry_points(REMEDIATION_GROUP, "remediation")
+        RemediationRegistry.from_entry_points()
     config = loader.build(path, raw, probe_types, rem_types)
     if loader.problems or config is None:
         raise ConfigError(loader.problems)
@@ -194,8 +196,8 @@ class _Loader:
         self._env_file = values
 
     # -- validation ----------------------------------------------------------------------
-    def build(self, path: Path, raw: dict[str, Any], probe_types: Registry[Any],
-              rem_types: Registry[Any]) -> Config | None:
+    def build(self, path: Path, raw: dict[str, Any], probe_types: ProbeRegistry,
+              rem_types: RemediationRegistry) -> Config | None:
         root = self.validate(_RootKeys, raw, "")
         if root is None:
             return None
@@ -232,7 +234,7 @@ class _Loader:
             return None
 
     def plugins(self, section: dict[str, Any], key: str, common_model: type[Strict],
-                types: Registry[Any]) -> dict[str, Any]:
+                types: Registry[Plugin]) -> dict[str, Any]:
         specs: dict[str, Any] = {}
         spec_cls: Callable[..., Any] = ProbeSpec if key == "probes" else RemediationSpec
         for name, raw in section.items():
@@ -253,7 +255,7 @@ class _Loader:
                 specs[str(name)] = spec_cls(str(name), common, params)
         return specs
 
-    def plugin_type(self, types: Registry[Any], name: Any, where: str) -> Any:
+    def plugin_type(self, types: Registry[Plugin], name: Any, where: str) -> Plugin | None:
         if not isinstance(name, str):
             return None  # the common model reports a missing or non-string `type`
         if name not in types:

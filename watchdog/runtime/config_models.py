@@ -60,9 +60,10 @@ class SeverityConfig(Strict):
 
 
 class LeaseSettings(Strict):
-    """`watchdog.remediation.lease`: replicas watching the same services share one Redis lease.
+    """`watchdog.lease`: replicas watching the same services share one Redis lease.
 
-    Only the holder acts; the others run their remediations in dry-run (watchdog/lease.py).
+    Only the holder acts; the others run their remediations in dry-run
+    (watchdog/remediation/lease.py).
     """
 
     redis_url: str

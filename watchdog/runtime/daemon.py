@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry
 
 from watchdog.common.clock import Clock, SystemClock
 from watchdog.common.errors import ConfigError
-from watchdog.common.registry import PROBE_GROUP, REMEDIATION_GROUP, Registry
 from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.common.state import StateStore
 from watchdog.notification.maintenance import in_maintenance
@@ -27,11 +26,13 @@ from watchdog.notification.stage import NotificationStage
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, unknown
-from watchdog.pipeline.probe import Probe, ProbeContext, Resources
+from watchdog.pipeline.probe import Probe, ProbeContext, ProbeRegistry, ProbeType, Resources
 from watchdog.pipeline.scheduler import Job, ProbeScheduler
+from watchdog.remediation.contract import RemediationRegistry
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.lease import lease_for
 from watchdog.remediation.runtime import Remediator, build_remediations
+from watchdog.remediation.sandbox import needs_of, self_check
 from watchdog.runtime.config import Config, load_config
 from watchdog.runtime.httpapi import HttpListener, StatusSource
 from watchdog.runtime.metrics import Metrics
@@ -54,7 +55,7 @@ class BrokenProbe:
         return None
 
 
-def build_jobs(config: Config, resources: Resources, types: Mapping[str, Any],
+def build_jobs(config: Config, resources: Resources, types: Mapping[str, ProbeType],
                only: str | None = None) -> list[Job]:
     jobs = []
     for name, spec in config.probes.items():
@@ -65,9 +66,9 @@ def build_jobs(config: Config, resources: Resources, types: Mapping[str, Any],
     return jobs
 
 
-def _build_probe(params: Any, cls: Any, ctx: ProbeContext) -> Probe:
+def _build_probe(params: Any, cls: ProbeType, ctx: ProbeContext) -> Probe:
     try:
-        probe: Probe = cls(params, ctx)
+        probe = cls(params, ctx)
     except Exception as exc:
         reason = scrub(f"could not start: {type(exc).__name__}: {exc}")
         log.error("probe %s %s", ctx.name, reason)
@@ -85,15 +86,14 @@ async def close_jobs(jobs: list[Job]) -> None:
 
 class Daemon:
     def __init__(self, config: Config, *, registry: CollectorRegistry | None = None,
-                 clock: Clock | None = None, probe_types: Registry[Any] | None = None,
-                 remediation_types: Registry[Any] | None = None,
+                 clock: Clock | None = None, probe_types: ProbeRegistry | None = None,
+                 remediation_types: RemediationRegistry | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.registry = registry or CollectorRegistry()
         self.clock = clock or SystemClock()
-        self.probe_types = probe_types or Registry.from_entry_points(PROBE_GROUP, "probe")
-        self.remediation_types = remediation_types or Registry.from_entry_points(
-            REMEDIATION_GROUP, "remediation")
+        self.probe_types = probe_types or ProbeRegistry.from_entry_points()
+        self.remediation_types = remediation_types or RemediationRegistry.from_entry_points()
         self.environ = environ
         self.metrics = Metrics(self.registry)
         self.stopping = asyncio.Event()
@@ -118,6 +118,7 @@ class Daemon:
         self.ledger = Ledger(self.store, self.config.watchdog.audit_file
                              or self.config.watchdog.state_dir / "audit.jsonl")
         self._journal_state_reset()
+        self._check_sandbox()
         self.remediator = self._remediator()
         self.engine.subscribers.append(self._on_result)
         self.remediator.resume()
@@ -138,6 +139,11 @@ class Daemon:
             lease.cancel()
             await self._shutdown()
         return 0
+
+    def _check_sandbox(self) -> None:
+        """Say at start (and reload) what the sandbox will refuse, not at the first incident."""
+        for problem in self_check(needs_of(self.config)):
+            log.warning("%s", problem)
 
     def _journal_state_reset(self) -> None:
         aside = self.store.set_aside
@@ -163,6 +169,7 @@ class Daemon:
             self.config.maintenance, probe, self.clock.time())
         remediator.refresh_gauges()
         remediator.may_act = self.lease.may_act
+        remediator.report = self.notifier.post_update
         return remediator
 
     def _on_result(self, event: ResultEvent) -> None:
@@ -259,6 +266,7 @@ class Daemon:
         self.config = new
         self.engine.reconfigure(new)
         await self.notifier.reconfigure(new)
+        self._check_sandbox()
         self.remediator = self._remediator()
         self.scheduler = self._scheduler()
         self._start_jobs()

@@ -59,6 +59,10 @@ class Metrics:
         self.remediation_skips = counter(
             "remediation_skips", "Remediations held back, by the gate that held them",
             ("remediation", "gate"))
+        self.remediation_errors = counter(
+            "remediation_errors", "Action calls (plan, execute, verify) that raised outside "
+            "the action contract: a bug in the action, journaled as `crashed`",
+            ("remediation", "call"))
         self.remediation_quarantined = gauge(
             "remediation_quarantined", "1 while the remediation's target is quarantined",
             ("remediation",))

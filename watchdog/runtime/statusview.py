@@ -17,7 +17,7 @@ INCIDENT_COLUMNS = ("id", "severity", "probe", "cause", "opened", "runbook", "su
 SUMMARY_WIDTH = 60
 
 
-def when(ts: float | None, now: float) -> str:
+def local_time_with_age(ts: float | None, now: float) -> str:
     """'2026-11-27 14:02:11 (3m ago)'; '-' when never."""
     if ts is None:
         return "-"
@@ -37,14 +37,14 @@ def probe_row(probe: dict[str, Any], now: float) -> dict[str, str]:
     return {"probe": probe["probe"], "type": probe.get("type") or "",
             "status": probe.get("status") or "pending",
             "severity": probe.get("severity") or "",
-            "since": when(probe.get("last_change"), now),
+            "since": local_time_with_age(probe.get("last_change"), now),
             "cause": probe.get("cause") or "", "summary": probe.get("summary") or ""}
 
 
 def incident_row(incident: dict[str, Any], now: float) -> dict[str, str]:
     return {"id": f"#{incident['id']}", "severity": incident["severity"],
             "probe": incident["probe"], "cause": incident["cause"],
-            "opened": when(incident.get("opened_at"), now),
+            "opened": local_time_with_age(incident.get("opened_at"), now),
             "runbook": incident.get("runbook") or "", "summary": incident.get("summary") or ""}
 
 

@@ -1,6 +1,6 @@
 """Running under systemd: the daemon's lifecycle told to the service manager, and the loop's pulse.
 
-`ServiceHooks` turns the daemon's lifecycle into sd_notify messages (watchdog/notify.py):
+`ServiceHooks` turns the daemon's lifecycle into sd_notify messages (watchdog/runtime/sdnotify.py):
 READY=1 once the first probe round is scheduled, a one-line STATUS=, RELOADING=1 / READY=1
 around a reload, STOPPING=1 on stop, and WATCHDOG=1 at half of WATCHDOG_USEC. The pings
 come from a task on the event loop and only while the daemon reports progress, so a stalled

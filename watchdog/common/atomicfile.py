@@ -1,0 +1,45 @@
+"""Replace a file so that readers (and a crash) see the old content or the new, never half.
+
+The new content goes to a temporary file in the same directory (a rename is atomic only
+within one file system), is flushed and fsynced, takes the mode it should have, and is
+renamed over the target; the directory is fsynced so the rename survives a power cut.
+On any failure the temporary file is removed and the target is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def replace_atomically(path: Path, data: str | bytes, mode: int) -> None:
+    """Give `path` the content `data` (text as UTF-8) and `mode`, atomically."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(raw)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _sync_directory(path.parent)
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """A complete copy of `source` at `target` (same mode), or none at all."""
+    replace_atomically(target, source.read_bytes(), source.stat().st_mode & 0o777)
+
+
+def _sync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems refuse to fsync a directory
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
