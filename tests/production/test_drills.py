@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.exceptions as redis_errors
 
 from tests.production.conftest import CONFIG, TIMINGS, Production
 from tests.production.host import SOURCE, UNIT
@@ -198,12 +199,22 @@ def test_crash_loop_is_restarted(production: Production) -> None:
 
 
 def test_redis_full_under_noeviction_gets_an_eviction_policy(production: Production) -> None:
-    """§3.3 step 5: memory full + noeviction -> CONFIG SET maxmemory-policy allkeys-lru."""
+    """§3.3 step 5: memory full + noeviction -> CONFIG SET maxmemory-policy allkeys-lru.
+
+    Filling Redis until a write is refused leaves it a few KB under maxmemory once the
+    refused write's buffers are freed: the app's 10 KB writes fail, but a small write (the
+    probe's) still passes, and INFO shows used < maxmemory (see the report of issue 13).
+    The drill then sets maxmemory just under used_memory, as when the dataset's overhead
+    grows past the limit: every write is refused, which is the runbook's case."""
     host, redis = production.host, production.stack.redis
     cursor = host.cursor()
     started = time.monotonic()
     try:
         redis.fill_until_oom()
+        used = int(redis.client().info("memory")["used_memory"])
+        redis.cli("CONFIG", "SET", "maxmemory", str(used - 64 * 1024))
+        with pytest.raises(redis_errors.OutOfMemoryError):
+            redis.client().set("drill:small", "x")
         wait_outcome(production, "redis-eviction", timeout=240)
         timed("drill: redis full -> eviction policy outcome", started)
         decisions = production.decisions("redis-eviction")
@@ -211,12 +222,20 @@ def test_redis_full_under_noeviction_gets_an_eviction_policy(production: Product
         assert redis.cli("CONFIG", "GET", "maxmemory-policy").split() == \
             ["maxmemory-policy", "allkeys-lru"]
         redis.client().set("drill:after", "x")  # writes pass again
+        [incident] = [i for i in production.incidents(all=True) if i["probe"] == "redis"]
+        assert incident["cause"] == "oom_rejecting_writes"
         journal = host.journal(cursor)
-        assert "remediation redis-eviction on" in journal and ": succeeded" in journal
+        assert "remediation redis-eviction on redis:redis: acted (set maxmemory-policy " \
+               "noeviction -> allkeys-lru" in journal
+        assert "remediation redis-eviction on redis:redis: succeeded" in journal
         assert "prod-redis-pw" not in journal
+        wait_for(lambda: all(i["status"] == "resolved" for i in production.incidents(all=True)
+                             if i["probe"] == "redis"), timeout=90,
+                 what="the redis incident resolved")
     finally:
         redis.filler.close()
         redis.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        redis.cli("CONFIG", "SET", "maxmemory", "2mb")
         redis.cli("FLUSHALL")
 
 
