@@ -1,4 +1,4 @@
-"""The production drill harness: ONE booted systemd host for the whole session.
+"""The production drill harness: ONE booted systemd host for all the drills.
 
 The host is Debian bookworm (mmdebstrap, cached under /var/cache/runbook-watchdog-tests)
 booted by systemd in a privileged Podman container (tests/production/host.py). Inside it
@@ -147,9 +147,10 @@ def production_host(podman: PodmanPeer, base: Path) -> Iterator[Production]:
         TIMINGS["session (harness and drills)"] = time.monotonic() - t0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def production(podman: PodmanPeer, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[Production]:
+    """Package scope: the host is gone before the rest of the suite runs."""
     with production_host(podman, tmp_path_factory.mktemp("production")) as made:
         yield made
 
