@@ -20,7 +20,7 @@ import httpx
 import pytest
 import redis.exceptions as redis_errors
 
-from tests.production.conftest import CONFIG, TIMINGS, Production
+from tests.production.conftest import AUTO, CONFIG, TIMINGS, Production
 from tests.production.host import SOURCE, UNIT
 from tests.production.stack import REPO
 from tests.support import wait_for
@@ -299,6 +299,9 @@ def test_a_stalled_loop_is_killed_by_systemds_watchdog_and_nothing_is_done_twice
     again = {(e["remediation"], e["target"]) for e in acted_before} & \
         {(e["remediation"], e["target"]) for e in acted_after[len(acted_before):]}
     assert not again, f"acted again after the restart: {again}"
+    after_restart = host.journal(cursor).split("runbook-watchdog started: 16 probes", 1)[1]
+    for name in AUTO:
+        assert f"remediation {name} on" not in after_restart
     # what did act afterwards is evidence for incidents opened after the restart
     assert all(e["remediation"] == "evidence" and e["incident_id"] not in
                open_before.values() for e in acted_after[len(acted_before):])
