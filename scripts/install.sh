@@ -10,8 +10,8 @@
 #                     drop-in (runbook-watchdog.service.d/50-remediations.conf: what the
 #                     enabled remediations may write and do) and the evidence directory;
 #                     restarts the service if it is running
-#   uninstall         stops and disables the service, removes the venv and the unit; keeps
-#                     config and state unless --purge
+#   uninstall         stops and disables the service, removes the venv, the unit and its
+#                     drop-in; keeps config and state unless --purge
 #   --root DIR        install into DIR instead of / (packaging, tests): no user is created,
 #                     no file changes owner and systemctl is not called
 # See docs/install.md.
@@ -28,7 +28,7 @@ while (($#)); do
     --purge) PURGE=1 ;;
     --root) ROOT=${2:?--root needs a directory}; shift ;;
     --prefix) PREFIX=${2:?--prefix needs a directory}; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

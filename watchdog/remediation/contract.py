@@ -27,7 +27,11 @@ from watchdog.pipeline.probe import ProbeContext, Resources
 
 
 class ActionParams(BaseModel):
-    """Base of every action type's own config keys: frozen, unknown keys rejected."""
+    """Base of every action type's own config keys: frozen, unknown keys rejected.
+
+    An action that writes files or needs a capability says so with a method
+    `sandbox_needs(settings) -> SandboxNeeds` (watchdog/remediation/sandbox.py): the unit's
+    drop-in (`runbook-watchdog unit-drop-in`) is generated from it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

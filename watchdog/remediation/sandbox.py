@@ -23,7 +23,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from watchdog.common.errors import WatchdogError
 from watchdog.remediation.contract import ActionRefused
@@ -52,6 +52,7 @@ class SandboxNeeds:
     why: str = ""
 
 
+@runtime_checkable
 class DeclaresNeeds(Protocol):
     """An action's params that declare sandbox needs (the others need nothing)."""
 
@@ -166,10 +167,9 @@ def needs_of(config: Config) -> list[Need]:
     for name, spec in config.remediations.items():
         if spec.common.mode == "off":
             continue
-        declare = getattr(spec.params, "sandbox_needs", None)
-        if declare is None:
+        if not isinstance(spec.params, DeclaresNeeds):
             continue
-        needs: SandboxNeeds = declare(config.watchdog)
+        needs = spec.params.sandbox_needs(config.watchdog)
         kind_values: list[tuple[Kind, str, bool]] = [
             *(("path", _abs(p), False) for p in needs.writes),
             *(("path", _abs(p), True) for p in needs.creates),
