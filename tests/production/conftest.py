@@ -10,8 +10,9 @@ shipped unit. What an operator then does, the harness does:
 - the Docker API (the tests' Podman service) is at /var/run/docker.sock, group `docker`,
   and `SupplementaryGroups=docker` is added in a drop-in (docs/install.md, "Docker socket
   access", option 2: rollback recreates containers);
-- the compose directory /opt/backend is made group-writable for the service user (the
-  drop-in install.sh writes grants the path, not the file permissions);
+- the compose directory /opt/backend and its files are given to the group
+  `runbook-watchdog` (docs/install.md: the drop-in install.sh writes grants the path,
+  not the file permissions);
 - watchdog.yaml is edited with sed on the installed copy: the listener's port (9877 may be
   taken on a shared machine), the compose command (Debian 12 has docker-compose v1, not
   the v2 plugin) and `mode: auto` for the remediations the drills exercise.
@@ -124,11 +125,11 @@ def production_host(podman: PodmanPeer, base: Path) -> Iterator[Production]:
         # a fresh backup (the bundled config's docker-disk and mongo-backups probes).
         host.sh("mkdir -p /var/lib/docker /var/backups/mongodb && "
                 "echo dump | gzip > /var/backups/mongodb/marketplace-nightly.gz")
-        # The sandbox drop-in (install.sh) makes /opt/backend writable for the service, but
-        # the directory is root's 0755: the service user cannot create the rewritten compose
-        # file and its backup there (journaled "refused: ... not writable by uid N").
-        # docs/install.md does not say so yet; an operator who wants the rollback does this.
-        host.sh("chgrp runbook-watchdog /opt/backend && chmod 0775 /opt/backend")
+        # The sandbox drop-in (install.sh) lifts the read-only mount on /opt/backend, not
+        # the directory's permissions (root's 0755: "refused: ... not writable by uid N"):
+        # docs/install.md's step for the rollback's compose directory and files.
+        host.sh("cd /opt/backend && chgrp runbook-watchdog . docker-compose.production.yml "
+                ".env && chmod g+w . && chmod g+rw docker-compose.production.yml .env")
         host.sh("groupadd --system docker && chgrp docker /var/run/docker.sock "
                 "&& chmod 0660 /var/run/docker.sock")
         host.write("/etc/systemd/system/runbook-watchdog.service.d/docker.conf", DROP_IN)
