@@ -126,7 +126,13 @@ class SystemdHost:
         with contextlib.suppress(Exception):
             self.podman("rm", "-f", "-t", "0", self.name, check=False)
         with contextlib.suppress(Exception):
-            self.podman("rmi", "-af", check=False)
+            self.podman("system", "reset", "--force", check=False)
+        # The overlay driver bind-mounts its home onto itself; left mounted, the folder
+        # could not be removed.
+        overlay = self.base / "root" / "overlay"
+        if os.path.ismount(overlay):
+            subprocess.run(["umount", str(overlay)], capture_output=True, timeout=60,
+                           check=False)
         shutil.rmtree(self.base, ignore_errors=True)
 
     # -- inside ---------------------------------------------------------------------------
