@@ -13,6 +13,7 @@ PACKAGES=(
   systemd             # systemd-analyze verify / security on the unit file
   chromium            # headless browser for the status page
   prometheus-alertmanager  # real Alertmanager v2 API for the notification channel
+  mmdebstrap          # the production drills' Debian root filesystem, booted by systemd in Podman
 )
 
 bash "$(dirname "$0")/apt-install-missing.sh" "${PACKAGES[@]}"
