@@ -191,8 +191,11 @@ class SystemdHost:
 
     def wait_journal(self, text: str, since_cursor: str | None = None,
                      timeout: float = 60) -> str:
-        return wait_for(lambda: text in self.journal(since_cursor) and self.journal(since_cursor),
-                        timeout=timeout, what=f"{text!r} in the journal")
+        def seen() -> str | None:
+            journal = self.journal(since_cursor)
+            return journal if text in journal else None
+
+        return wait_for(seen, timeout=timeout, what=f"{text!r} in the journal")
 
     def cli_json(self, *args: str) -> object:
         """`runbook-watchdog ARGS --format json` inside, as the service user with the
