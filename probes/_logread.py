@@ -157,10 +157,15 @@ def read_container(client: docker.DockerClient, name: str, saved: dict[str, Any]
     pos = StreamPosition(**saved) if saved else None
     same = pos is not None and pos.container_id == attrs["Id"]
     since = pos.ts_ns // 1_000_000_000 if pos is not None else int(now - lookback)
-    raw = client.api.logs(attrs["Id"], stdout=True, stderr=True, timestamps=True,
-                          since=max(since, 0))
+    # The SDK rejects since=0 (InvalidArgument): with no position (a state saved before
+    # any line was seen) the whole stream is read instead.
+    window: dict[str, int] = {"since": since} if since > 0 else {}
+    raw = client.api.logs(attrs["Id"], stdout=True, stderr=True, timestamps=True, **window)
     stamped = _stamped(raw.split(b"\n"), max_line)
-    start = pos if same and pos is not None else StreamPosition(attrs["Id"], 0, 0)
+    # A first or recreated container starts at the lower bound actually read, so a
+    # silent stream still saves a real position (never 0) for the next read.
+    start = (pos if same and pos is not None
+             else StreamPosition(attrs["Id"], max(since, 0) * 1_000_000_000, 0))
     lines, last = _after(stamped, start)
     return Lines(lines, asdict(last))
 

@@ -132,3 +132,29 @@ def test_a_missing_container_is_unknown_for_the_logs_probe(podman: PodmanPeer) -
     obs = run_probe(LogsProbe, {"container": podman.name("ghost")}, timeout=5,
                     settings={"docker_url": podman.url})
     assert (obs.status, obs.cause) == (Status.UNKNOWN, "no_source")
+
+
+def test_a_recreated_container_is_read_after_a_silent_one(podman: PodmanPeer,
+                                                          tmp_path: Path) -> None:
+    """Issue 19 item 5: the old container logged nothing, so no line timestamp was saved."""
+    rule = {"pattern": "boot failed", "cause": "boot_failed", "severity": "sev2",
+            "threshold": 1, "within": "10m", "runbook": "9.9"}
+    store = str(tmp_path / "s.db")
+    params = {"container": podman.name("logger"), "rules": [rule]}
+    settings = {"docker_url": podman.url}
+    try:
+        old_id = podman.run("logger", ["sleep", "600"]).id
+        silent = run_probe(LogsProbe, params, timeout=5, store_path=store, settings=settings)
+        assert (silent.status, silent.cause, silent.values["lines_read"]) == (Status.OK, "ok", 0)
+        podman.remove("logger")
+        new_id = podman.run("logger", ["sh", "-c", "echo 'boot failed: no config'; sleep 600"]).id
+        assert new_id != old_id
+        wait_for(lambda: b"boot failed" in podman.client().containers.get(
+            podman.name("logger")).logs(), what="the new container's line")
+        obs = run_probe(LogsProbe, params, timeout=5, store_path=store, settings=settings)
+        assert (obs.status, obs.cause, obs.severity) == (Status.FAILED, "boot_failed", "sev2")
+        assert (obs.reports, obs.values["lines_read"]) == (1, 1)
+        again = run_probe(LogsProbe, params, timeout=5, store_path=store, settings=settings)
+        assert (again.status, again.reports, again.values["lines_read"]) == (Status.FAILED, 0, 0)
+    finally:
+        podman.remove("logger")
