@@ -101,14 +101,15 @@ class ShkeeperProbe:
 
     def _judge(self, api: Observation, count: Count, values: dict[str, float],
                details: dict[str, Any]) -> Observation:
+        note = f"; stuck payments not counted: {count.problem}" if count.problem else ""
         if not api.ok:
-            return failed(api.cause, api.summary, hint=api.hint, values=values, details=details)
+            return failed(api.cause, api.summary + note, hint=api.hint, values=values,
+                          details=details)
         stuck = self.params.stuck_payments
         if stuck is not None and count.value is not None and count.value > stuck.threshold:
             return failed("stuck_payments", f"{count.value} payments pending for more than "
                           f"{stuck.older_than / 60:g} min (threshold {stuck.threshold})",
                           hint=self.hints["stuck_payments"], values=values, details=details)
-        note = f"; stuck payments not counted: {count.problem}" if count.problem else ""
         return ok(api.summary + note, **values)
 
     # -- the health check ----------------------------------------------------------------
@@ -142,6 +143,10 @@ class ShkeeperProbe:
                 return Count(await collection.count_documents(query))
         except (PyMongoError, TimeoutError) as exc:
             return Count(None, f"MongoDB {mongo_cause(exc) or 'error'} ({type(exc).__name__})")
+        except Exception as exc:  # the driver has raised KeyError("payload")
+            # An unexpected failure of the count is reported beside SHKeeper's own finding,
+            # never instead of it (issue 19 item 4).
+            return Count(None, f"count failed ({type(exc).__name__}: {exc})")
 
     async def aclose(self) -> None:
         if self.mongo is not None:

@@ -3,7 +3,10 @@ nx-27017 holding the payments for the stuck-payments count."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from pymongo.asynchronous.collection import AsyncCollection
 
 from probes.shkeeper import ShkeeperProbe
 from tests.network.conftest import API_KEY, NetHttpPeer, NxMongo, seed_payments
@@ -102,3 +105,35 @@ def test_an_unreachable_payments_db_does_not_hide_a_healthy_shkeeper(
     assert obs.status is Status.OK
     assert "stuck_payments" not in obs.values
     assert "not counted: MongoDB unreachable" in obs.summary
+
+
+def test_an_unexpected_count_failure_is_reported_beside_the_finding(
+        web: NetHttpPeer, mongo: NxMongo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19 item 4: the driver once raised KeyError('payload') from the count."""
+
+    async def fake_count_raising_keyerror(self: AsyncCollection[Any], *args: object,
+                                          **kwargs: object) -> int:
+        raise KeyError("payload")
+
+    seed_payments(mongo, stuck=2, recent=0, paid=0)
+    monkeypatch.setattr(AsyncCollection, "count_documents", fake_count_raising_keyerror)
+    stuck = {"uri": mongo.uri, "threshold": 1}
+    obs = run_probe(ShkeeperProbe, {"url": web.base, "api_key": "wrong-key",
+                                    "stuck_payments": stuck})
+    assert (obs.status, obs.cause) == (Status.FAILED, "unauthorized")
+    assert "stuck_payments" not in obs.values
+    assert obs.details["stuck_payments"] == "count failed (KeyError: 'payload')"
+    assert "stuck payments not counted: count failed (KeyError: 'payload')" in obs.summary
+
+
+def test_an_unexpected_count_failure_does_not_hide_a_healthy_shkeeper(
+        web: NetHttpPeer, mongo: NxMongo, monkeypatch: pytest.MonkeyPatch) -> None:
+
+    async def fake_count_raising_keyerror(self: AsyncCollection[Any], *args: object,
+                                          **kwargs: object) -> int:
+        raise KeyError("payload")
+
+    monkeypatch.setattr(AsyncCollection, "count_documents", fake_count_raising_keyerror)
+    obs = run_probe(ShkeeperProbe, _params(web, stuck_payments={"uri": mongo.uri}))
+    assert obs.status is Status.OK
+    assert obs.summary.endswith("; stuck payments not counted: count failed (KeyError: 'payload')")
