@@ -13,6 +13,7 @@ import pytest
 
 from tests.ops.conftest import refused_probe
 from tests.support import ROOT, Daemon, cli, daemon_env, wait_for
+from watchdog.common.state import StateStore
 
 STATE_FROM_ENV = "${RUNBOOK_WATCHDOG_STATE_DIR:-/var/lib/runbook-watchdog}"
 
@@ -209,3 +210,39 @@ def test_run_on_a_config_that_watches_nothing_starts_and_warns(tmp_path: Path) -
         assert daemon.running()
     finally:
         daemon.stop()
+
+
+def test_remediate_on_a_remediation_that_is_off_says_so_and_exits_1(tmp_path: Path) -> None:
+    """Issue 14 item 7: it ended in `RuntimeError: coroutine raised StopIteration`."""
+    daemon = Daemon.from_config(tmp_path, {
+        "probes": {"mongodb-container": refused_probe()},
+        "remediations": {"restart-mongodb": {
+            "type": "restart_container", "mode": "off", "on": ["mongodb-container"],
+            "container": "nickapp-mongodb"}}})
+    (tmp_path / "state").mkdir()
+    StateStore(tmp_path / "state" / "state.db").close()  # as a daemon that has run leaves it
+    for how in ("--dry-run", "--execute"):
+        result = daemon.cli("remediate", "restart-mongodb", how)
+        assert (result.returncode, result.stdout) == (1, ""), result.stderr
+        assert result.stderr == (
+            f"runbook-watchdog: remediation 'restart-mongodb' is off in {daemon.config}: "
+            "set `mode: dry-run` (or auto) under remediations.restart-mongodb to run it\n")
+
+
+def test_remediate_on_a_remediation_that_could_not_be_built_says_so_and_exits_1(
+        tmp_path: Path) -> None:
+    """The same StopIteration, for a remediation whose action fails to build."""
+    daemon = Daemon.from_config(tmp_path, {
+        "probes": {"mongodb-container": refused_probe()},
+        "remediations": {"redis-eviction": {
+            "type": "redis_eviction_policy", "mode": "dry-run", "on": ["mongodb-container"],
+            "probe": "nosuch"}}})
+    (tmp_path / "state").mkdir()
+    StateStore(tmp_path / "state" / "state.db").close()  # as a daemon that has run leaves it
+    result = daemon.cli("remediate", "redis-eviction", "--dry-run")
+    assert (result.returncode, result.stdout) == (1, "redis-eviction: refused: remediation "
+                                                     "redis-eviction could not be built (the "
+                                                     "error is logged above)\n"), result.stderr
+    assert "remediation redis-eviction disabled: ValueError: probe 'nosuch' is not a " \
+           "configured redis probe" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -243,6 +243,11 @@ def cmd_remediate(args: argparse.Namespace, path: Path) -> int:
     config = load_config(path)
     if args.name not in config.remediations:
         raise unknown_name("remediation", args.name, config.remediations, path)
+    if config.remediations[args.name].common.mode == "off":
+        sys.stderr.write(f"runbook-watchdog: remediation '{args.name}' is off in {path}: set "
+                         f"`mode: dry-run` (or auto) under remediations.{args.name} to run "
+                         "it\n")
+        return 1
     SCRUBBER.register(config.secrets)
     outcome = asyncio.run(remediate(config, args.name, execute=args.execute))
     print(f"{args.name}: {outcome}")

@@ -177,7 +177,11 @@ class Remediator:
 
     async def operator_run(self, name: str, execute: bool, trigger: Trigger) -> str:
         """`runbook-watchdog remediate NAME`: the same policy, started by a person."""
-        rem = next(r for r in self.remediations if r.name == name)
+        rem = next((r for r in self.remediations if r.name == name), None)
+        if rem is None:  # off, or its action could not be built (logged when it was built)
+            why = "is off" if self.config.remediations[name].common.mode == "off" \
+                else "could not be built (the error is logged above)"
+            return f"refused: remediation {name} {why}"
         return await self._handle(rem, trigger, operator_execute=execute)
 
     # -- the decision ------------------------------------------------------------------------
