@@ -142,6 +142,11 @@ class LogsProbe:
         {"ok", "no_source", "docker_timeout", "docker_unreachable", "docker_error",
          *(rule.cause for rule in BUNDLED_RULES)})
 
+    @classmethod
+    def configured_causes(cls, params: LogsParams) -> frozenset[str]:
+        """The vocabulary plus the causes of the config's own rules."""
+        return cls.causes | {rule.cause for rule in params.rules}
+
     def __init__(self, params: LogsParams, ctx: ProbeContext) -> None:
         self.params = params
         self.ctx = ctx

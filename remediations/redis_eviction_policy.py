@@ -9,7 +9,7 @@ real write to a key of the watchdog's own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import redis.asyncio as aioredis
 from pydantic import SecretStr
@@ -32,6 +32,7 @@ TRIGGER_CAUSE = "oom_rejecting_writes"
 
 
 class EvictionParams(ActionParams):
+    probe_fields: ClassVar[tuple[str, ...]] = ("probe",)
     probe: str  # the redis probe whose url and password to use
     policy: Policy = "allkeys-lru"
     verify_key: str = "runbook-watchdog:remediation-verify"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from probes.http import HttpParams, HttpProbe
+from probes.logs import LogsProbe
 from watchdog.common.errors import ConfigError
 from watchdog.common.registry import DuplicatePluginError
 from watchdog.pipeline.probe import ProbeRegistry
@@ -134,8 +135,84 @@ def test_unknown_severity_names_the_levels(tmp_path: Path) -> None:
 
 def test_depends_on_must_name_another_probe(tmp_path: Path) -> None:
     text = EXAMPLE.replace('runbook: "3.1"', 'runbook: "3.1"\n    depends_on: [mongo]')
-    assert problems(write(tmp_path, text))[0].endswith(
-        "probes.backend-health.depends_on: 'mongo' is not another configured probe")
+    assert problems(write(tmp_path, text)) == [
+        f"{tmp_path / 'watchdog.yaml'}: probes.backend-health.depends_on[0]: 'mongo' is not "
+        "another configured probe (probes: backend-health)"]
+
+
+WEB = """\
+probes:
+  web: {type: http, url: "http://127.0.0.1:9/"%s}
+  api: {type: http, url: "http://127.0.0.1:9/api"}
+remediations:
+"""
+HTTP_CAUSES = ("bad_body, bad_redirect, bad_status, cert_expiring, connect_error, dns, ok, "
+               "refused, slow, timeout, tls_error")
+
+
+def rem_problems(tmp_path: Path, remediations: str, web: str = "") -> list[str]:
+    path = write(tmp_path, WEB % web + textwrap.indent(textwrap.dedent(remediations), "  "))
+    return [p.removeprefix(f"{path}: ") for p in problems(path)]
+
+
+def test_a_cause_the_probe_never_reports_is_an_error(tmp_path: Path) -> None:
+    assert rem_problems(tmp_path, """\
+        evidence: {type: capture_evidence, on: [api, "web:bad_status", "web:bad_statuss"]}
+        """) == [f"remediations.evidence.on[2]: probe 'web' never reports cause 'bad_statuss' "
+                 f"(it reports: {HTTP_CAUSES})"]
+
+
+def test_an_unknown_probe_in_on_is_an_error(tmp_path: Path) -> None:
+    assert rem_problems(tmp_path, """\
+        evidence: {type: capture_evidence, on: [web, "wbe:refused"]}
+        """) == ["remediations.evidence.on[1]: 'wbe:refused' names no configured probe "
+                 "(did you mean 'web'?)"]
+
+
+def test_an_unknown_verify_probe_is_an_error(tmp_path: Path) -> None:
+    assert rem_problems(tmp_path, """\
+        evidence: {type: capture_evidence, on: [web], verify: {probe: nope}}
+        """) == ["remediations.evidence.verify.probe: 'nope' is not a configured probe "
+                 "(probes: api, web)"]
+
+
+def test_an_unknown_probe_named_in_an_actions_params_is_an_error(tmp_path: Path) -> None:
+    """Found through the Params' `probe_fields`, whatever the action type."""
+    assert rem_problems(tmp_path, """\
+        redis-eviction: {type: redis_eviction_policy, on: [web], probe: nope}
+        """) == ["remediations.redis-eviction.probe: 'nope' is not a configured probe "
+                 "(probes: api, web)"]
+
+
+def test_a_probe_that_failed_to_load_is_one_error_not_one_per_reference(
+        tmp_path: Path) -> None:
+    """web's own problem is reported; what refers to web is not reported again."""
+    assert rem_problems(tmp_path, """\
+        evidence: {type: capture_evidence, on: [web, "web:refused"], verify: {probe: web}}
+        redis-eviction: {type: redis_eviction_policy, on: [web], probe: web}
+        """, web=", intervl: 30s") == [
+            "probes.web.intervl: unknown key (did you mean 'interval'?)"]
+    text = EXAMPLE.replace('runbook: "3.1"', 'runbook: "3.1"\n    depends_on: [mongo]\n'
+                           '  mongo: {type: mongodb}')
+    assert [p.split(": ", 1)[1] for p in problems(write(tmp_path, text))] == [
+        "probes.mongo.type: unknown probe type 'mongodb' (known: http)"]
+
+
+def test_the_logs_probes_own_rules_add_to_its_causes(tmp_path: Path) -> None:
+    registry = ProbeRegistry({"logs": LogsProbe})
+    path = write(tmp_path, """\
+        probes:
+          backend-logs:
+            type: logs
+            container: backend
+            rules: [{pattern: "boom", cause: boom, severity: sev1}]
+        remediations:
+          evidence: {type: capture_evidence, on: ["backend-logs:boom", "backend-logs:bom"]}
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, probes=registry, environ={})
+    assert [p.key for p in info.value.problems] == ["remediations.evidence.on[1]"]
+    assert "(it reports: boom, docker_error" in info.value.problems[0].message
 
 
 def test_wrong_type_for_a_section(tmp_path: Path) -> None:

@@ -231,18 +231,62 @@ def test_remediate_on_a_remediation_that_is_off_says_so_and_exits_1(tmp_path: Pa
 
 def test_remediate_on_a_remediation_that_could_not_be_built_says_so_and_exits_1(
         tmp_path: Path) -> None:
-    """The same StopIteration, for a remediation whose action fails to build."""
+    """The same StopIteration, for a remediation whose action fails to build (its probe is
+    configured, so the config validates, but is no redis probe)."""
     daemon = Daemon.from_config(tmp_path, {
-        "probes": {"mongodb-container": refused_probe()},
+        "probes": {"mongodb-container": refused_probe(),
+                   "backups": {"type": "file_age", "glob": str(tmp_path / "*.gz"),
+                               "interval": "1h"}},
         "remediations": {"redis-eviction": {
             "type": "redis_eviction_policy", "mode": "dry-run", "on": ["mongodb-container"],
-            "probe": "nosuch"}}})
+            "probe": "backups"}}})
     (tmp_path / "state").mkdir()
     StateStore(tmp_path / "state" / "state.db").close()  # as a daemon that has run leaves it
     result = daemon.cli("remediate", "redis-eviction", "--dry-run")
     assert (result.returncode, result.stdout) == (1, "redis-eviction: refused: remediation "
                                                      "redis-eviction could not be built (the "
                                                      "error is logged above)\n"), result.stderr
-    assert "remediation redis-eviction disabled: ValueError: probe 'nosuch' is not a " \
+    assert "remediation redis-eviction disabled: ValueError: probe 'backups' is not a " \
            "configured redis probe" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+XREF = """\
+probes:
+  web: {type: http, url: "http://127.0.0.1:9/", intervl: 30s}
+  api: {type: http, url: "http://127.0.0.1:9/api"}
+remediations:
+  restart:
+    type: capture_evidence
+    on: ["api:bad_statuss", "nope", "web:refused"]
+    verify: {probe: gone}
+  redis-eviction: {type: redis_eviction_policy, on: [web], probe: missing}
+"""
+
+
+def test_validate_names_every_reference_that_would_never_fire_and_nothing_else(
+        tmp_path: Path) -> None:
+    """A cause the probe never reports, an unknown probe in `on:`, in `verify.probe` and in
+    an action's params are each one line naming file and key; `web` failing to load is one
+    problem, not one more for each reference to it."""
+    config = tmp_path / "watchdog.yaml"
+    config.write_text(XREF)
+    result = cli("validate", "--config", str(config))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "runbook-watchdog: the config is invalid (5 problems):",
+        f"  {config}: probes.web.intervl: unknown key (did you mean 'interval'?)",
+        f"  {config}: remediations.restart.on[0]: probe 'api' never reports cause "
+        "'bad_statuss' (it reports: bad_body, bad_redirect, bad_status, cert_expiring, "
+        "connect_error, dns, ok, refused, slow, timeout, tls_error)",
+        f"  {config}: remediations.restart.on[1]: 'nope' names no configured probe "
+        "(probes: api)",
+        f"  {config}: remediations.restart.verify.probe: 'gone' is not a configured probe "
+        "(probes: api)",
+        f"  {config}: remediations.redis-eviction.probe: 'missing' is not a configured probe "
+        "(probes: api)"]
+
+
+def test_the_bundled_config_validates_through_the_cli() -> None:
+    result = cli("validate", "--config", str(ROOT / "config" / "watchdog.yaml"))
+    assert result.returncode == 0, result.stderr

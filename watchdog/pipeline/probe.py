@@ -7,7 +7,9 @@ carries its name, its timeout and the process-wide resources. Its
 one I/O method `check()` returns an `Observation`; it translates its library's exceptions
 into causes itself. Anything it fails to translate is caught by the scheduler's single
 error boundary and reported as UNKNOWN. A type may also declare `common_defaults`, a
-mapping of common keys (`severity`, `runbook`) whose default differs for that type.
+mapping of common keys (`severity`, `runbook`) whose default differs for that type, and
+`configured_causes(params)`, a classmethod, when its config adds causes to `causes` (the
+logs probe's own rules): `validate` checks a remediation's `on: probe:cause` against it.
 
 The contract is enforced when a type is registered (`ProbeRegistry`, an entry point or an
 injected class): `Params` must subclass `ProbeParams`, `causes` must be a set of strings,

@@ -31,9 +31,13 @@ class ActionParams(BaseModel):
 
     An action that writes files or needs a capability says so with a method
     `sandbox_needs(settings) -> SandboxNeeds` (watchdog/remediation/sandbox.py): the unit's
-    drop-in (`runbook-watchdog unit-drop-in`) is generated from it."""
+    drop-in (`runbook-watchdog unit-drop-in`) is generated from it.
+
+    `probe_fields` names the fields whose value is a configured probe's name (a string, a
+    list of strings, or None): `validate` checks each names a probe in the config."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    probe_fields: ClassVar[tuple[str, ...]] = ()
 
 
 class ActionRefused(Exception):

@@ -215,10 +215,14 @@ class _Loader:
         windows = self.validate(_Maintenance, {"maintenance": data.get("maintenance") or []}, "")
         if settings is None or severity is None or notify is None or windows is None:
             return None
-        self.cross_check(severity, probes)
+        # A probe given but not loaded has had its problem reported: references to it are not.
+        declared = {str(name) for name in data.get("probes") or {}} \
+            if isinstance(data.get("probes"), dict) else set()
+        refs = _References(probes, probe_types, frozenset(declared))
+        self.cross_check(severity, probes, refs)
         for key, message in notify_cross_check(notify, windows.maintenance, severity, probes):
             self.problem(key, message)
-        self.check_remediations(rems, probes)
+        self.check_remediations(rems, refs)
         if self.problems:
             return None
         secrets = collect_secrets([settings, notify, *(s.params for s in probes.values()),
@@ -266,28 +270,77 @@ class _Loader:
             return None
         return types[name]
 
-    def cross_check(self, severity: SeverityConfig, probes: Mapping[str, ProbeSpec]) -> None:
+    def cross_check(self, severity: SeverityConfig, probes: Mapping[str, ProbeSpec],
+                    refs: _References) -> None:
         levels = ", ".join(severity.levels)
         for spec in probes.values():
             where = f"probes.{spec.name}"
             if spec.common.severity not in severity.levels:
                 self.problem(f"{where}.severity",
                              f"unknown severity {spec.common.severity!r} (levels: {levels})")
-            for dep in spec.common.depends_on:
-                if dep not in probes or dep == spec.name:
-                    self.problem(f"{where}.depends_on", f"{dep!r} is not another configured probe")
-
+            for i, dep in enumerate(spec.common.depends_on):
+                if dep == spec.name:
+                    self.problem(f"{where}.depends_on[{i}]",
+                                 f"{dep!r} is not another configured probe (it is this one)")
+                elif refs.unknown(dep):
+                    self.problem(f"{where}.depends_on[{i}]",
+                                 f"{dep!r} is not another configured probe{refs.known(dep)}")
 
     def check_remediations(self, rems: Mapping[str, RemediationSpec],
-                           probes: Mapping[str, ProbeSpec]) -> None:
+                           refs: _References) -> None:
+        """Every probe and probe:cause a remediation names exists, or it would never fire."""
         for spec in rems.values():
             where = f"remediations.{spec.name}"
             for i, entry in enumerate(spec.common.on):
-                if entry.partition(":")[0] not in probes:
-                    self.problem(f"{where}.on[{i}]", f"{entry!r} names no configured probe")
+                name, colon, cause = entry.partition(":")
+                if refs.unknown(name):
+                    self.problem(f"{where}.on[{i}]",
+                                 f"{entry!r} names no configured probe{refs.known(name)}")
+                elif colon and name in refs.probes and cause not in refs.causes(name):
+                    reports = ", ".join(sorted(refs.causes(name)))
+                    self.problem(f"{where}.on[{i}]", f"probe {name!r} never reports cause "
+                                 f"{cause!r} (it reports: {reports})")
             verify = spec.common.verify.probe
-            if verify is not None and verify not in probes:
-                self.problem(f"{where}.verify.probe", f"{verify!r} is not a configured probe")
+            if verify is not None and refs.unknown(verify):
+                self.problem(f"{where}.verify.probe",
+                             f"{verify!r} is not a configured probe{refs.known(verify)}")
+            for field_name in getattr(type(spec.params), "probe_fields", ()):
+                value = getattr(spec.params, field_name, None)
+                named = [(field_name, value)] if isinstance(value, str) else \
+                    [(f"{field_name}[{i}]", v) for i, v in enumerate(value or ())]
+                for key, probe in named:
+                    if refs.unknown(probe):
+                        self.problem(f"{where}.{key}",
+                                     f"{probe!r} is not a configured probe{refs.known(probe)}")
+
+
+@dataclass(frozen=True)
+class _References:
+    """What names in the config may refer to: the loaded probes and their causes.
+
+    A name given in `probes:` that did not load (its problems are already reported) is
+    neither known nor unknown: references to it are not reported again."""
+
+    probes: Mapping[str, ProbeSpec]
+    types: ProbeRegistry
+    declared: frozenset[str]
+
+    def unknown(self, name: str) -> bool:
+        return name not in self.probes and name not in self.declared
+
+    def known(self, name: str) -> str:
+        """A close match if there is one, else the probes there are."""
+        close = difflib.get_close_matches(name, list(self.probes), n=1)
+        if close:
+            return f" (did you mean {close[0]!r}?)"
+        return f" (probes: {', '.join(sorted(self.probes))})" if self.probes else ""
+
+    def causes(self, name: str) -> frozenset[str]:
+        spec = self.probes[name]
+        probe_type = self.types[spec.type]
+        configured = getattr(probe_type, "configured_causes", None)
+        causes = configured(spec.params) if configured is not None else probe_type.causes
+        return frozenset(causes)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
