@@ -209,7 +209,16 @@ class FiresSometimes(GoodAction):
     fires_on = "sometimes"
 
 
+class ProbeFieldParams(ActionParams):
+    probe_fields: ClassVar[tuple[str, ...]] = ("probe", "prbe")
+    probe: str
+
+
+ProbeFieldsAStray = variant("ProbeFieldsAStray", GoodAction, Params=ProbeFieldParams)
+
+
 @pytest.mark.parametrize(("plugin", "says"), [
+    (ProbeFieldsAStray, "Params.probe_fields names 'prbe', not a field of ProbeFieldParams"),
     (ActionWithProbeParams, "Params is ProbeParams, not a pydantic model subclassing "
                             "ActionParams"),
     (PlanNotACoroutine, "plan() is not a coroutine function (it must be `async def`)"),

@@ -78,6 +78,11 @@ class Contract:
             return [f"Params is missing (a pydantic model subclassing {base})"]
         if not (isinstance(params, type) and issubclass(params, self.params_base)):
             return [f"Params is {_name(params)}, not a pydantic model subclassing {base}"]
+        # The fields that name a probe, checked against the config by the loader.
+        strays = [f for f in getattr(params, "probe_fields", ()) if f not in params.model_fields]
+        if strays:
+            return [f"Params.probe_fields names {', '.join(repr(f) for f in strays)}, not a "
+                    f"field of {params.__name__}"]
         return []
 
 

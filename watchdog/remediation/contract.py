@@ -9,8 +9,9 @@ recorded plan instead of acting twice.
 
 The contract is enforced when a type is registered (`RemediationRegistry`, an entry point
 or an injected class): `Params` must subclass `ActionParams`, `plan`, `execute` and
-`verify` must be coroutine functions (and `aclose`, if it has one), and `fires_on`, if
-declared, must be "failing" or "open".
+`verify` must be coroutine functions (and `aclose`, if it has one), `fires_on`, if
+declared, must be "failing" or "open", and `Params.probe_fields`, if declared, must name
+fields of `Params`.
 """
 
 from __future__ import annotations
