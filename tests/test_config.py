@@ -194,8 +194,11 @@ def test_a_probe_that_failed_to_load_is_one_error_not_one_per_reference(
             "probes.web.intervl: unknown key (did you mean 'interval'?)"]
     text = EXAMPLE.replace('runbook: "3.1"', 'runbook: "3.1"\n    depends_on: [mongo]\n'
                            '  mongo: {type: mongodb}')
+    text += ("maintenance:\n  - {name: w, cron: '* * * * *', duration: 1h, "
+             "probes: [mongo, nope]}\n")
     assert [p.split(": ", 1)[1] for p in problems(write(tmp_path, text))] == [
-        "probes.mongo.type: unknown probe type 'mongodb' (known: http)"]
+        "probes.mongo.type: unknown probe type 'mongodb' (known: http)",
+        "maintenance.0.probes: 'nope' is not a configured probe"]
 
 
 def test_the_logs_probes_own_rules_add_to_its_causes(tmp_path: Path) -> None:

@@ -220,7 +220,8 @@ class _Loader:
             if isinstance(data.get("probes"), dict) else set()
         refs = _References(probes, probe_types, frozenset(declared))
         self.cross_check(severity, probes, refs)
-        for key, message in notify_cross_check(notify, windows.maintenance, severity, probes):
+        named = {**dict.fromkeys(declared), **probes}  # a probe that did not load: no follow-on
+        for key, message in notify_cross_check(notify, windows.maintenance, severity, named):
             self.problem(key, message)
         self.check_remediations(rems, refs)
         if self.problems:
