@@ -6,6 +6,11 @@ includes `socketio.conf`, with or without the upgrade headers), runs
 itself (`logs/access.log`, combined format); `rotate()` renames it and sends SIGUSR1 as
 logrotate does. `/api/auth/login` answers 401 and `/socket.io/` 200, so requests made
 from several loopback addresses (127.0.0.x) play clients.
+
+`start_proxy(upstream, upgrade=..., read_timeout=..., tls=...)` instead proxies
+`/socket.io/` to a real socket.io server on `upstream`, with or without the upgrade
+headers, with nginx's `proxy_read_timeout`, and optionally also on a TLS port
+(`tls_port`).
 """
 
 from __future__ import annotations
@@ -56,6 +61,22 @@ location /socket.io/ {
     return 200 "polling\\n";
 }
 """
+SOCKETIO_PROXY = """\
+location /socket.io/ {{
+    proxy_pass http://127.0.0.1:{upstream};
+    proxy_read_timeout {read_timeout};
+{upgrade}}}
+"""
+UPGRADE_HEADERS = """\
+    proxy_http_version 1.1;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection "upgrade";
+"""
+TLS_LISTEN = """\
+listen 127.0.0.1:{port} ssl;
+ssl_certificate {cert};
+ssl_certificate_key {key};
+"""
 
 
 class NginxPeer:
@@ -64,18 +85,32 @@ class NginxPeer:
         self.port = free_port()
         self.conf = self.tmp / "nginx.conf"
         self.access_log = self.tmp / "logs" / "access.log"
+        self.tls_port = free_port()
         self.process: Process | None = None
 
-    def write(self, socketio_upgrade: bool = True) -> NginxPeer:
+    def write(self, socketio_upgrade: bool = True, body: str | None = None) -> NginxPeer:
         for sub in ("logs", "tmp", "conf.d"):
             (self.tmp / sub).mkdir(parents=True, exist_ok=True)
         self.conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=self.port))
-        body = SOCKETIO_GOOD if socketio_upgrade else SOCKETIO_BAD
+        body = body or (SOCKETIO_GOOD if socketio_upgrade else SOCKETIO_BAD)
         (self.tmp / "conf.d" / "socketio.conf").write_text(body)
         return self
 
+    def start_proxy(self, upstream: int, *, upgrade: bool = True, read_timeout: str = "60s",
+                    tls: tuple[Path, Path] | None = None) -> NginxPeer:
+        """nginx in front of a socket.io server; `tls` = (certificate, key) adds `tls_port`."""
+        body = SOCKETIO_PROXY.format(upstream=upstream, read_timeout=read_timeout,
+                                     upgrade=UPGRADE_HEADERS if upgrade else "")
+        if tls is not None:
+            body = TLS_LISTEN.format(port=self.tls_port, cert=tls[0], key=tls[1]) + body
+        self.write(body=body)
+        return self._run()
+
     def start(self, socketio_upgrade: bool = True) -> NginxPeer:
         self.write(socketio_upgrade)
+        return self._run()
+
+    def _run(self) -> NginxPeer:
         self.process = Process(["nginx", "-c", str(self.conf), "-g", "daemon off;"],
                                self.tmp / "nginx.out").start()
         wait_for(lambda: port_open(self.port), what=f"nginx on {self.port}")
