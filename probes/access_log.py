@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field
 
 from probes._accesslog import Request, parse
+from probes._hints import with_human_steps
 from probes._logread import LogSource
 from watchdog.common.durations import Duration
 from watchdog.pipeline.observation import Observation, Status, failed, unknown
@@ -26,12 +27,16 @@ from watchdog.pipeline.probe import ProbeContext, ProbeParams
 NS = "access_log.state"
 MAX_IPS_PER_MINUTE = 5000  # beyond, a minute's remaining clients share one "other" entry
 OTHER = "other"
+ABUSE = ("disable_account", "data_breach")  # §3.7's steps for a person
 HINTS = {
-    "brute_force": "brute force on the login endpoint: block the offender at the edge "
-                   "(Cloudflare / ufw deny from IP), check RATE_LIMIT in .env, preserve the "
-                   "access logs in /var/incidents/ (runbook §3.7)",
-    "abusive_client": "a client is over the rate limit: identify it (details), block it at "
-                      "the edge or tighten RATE_LIMIT; preserve the access logs (runbook §3.7)",
+    "brute_force": with_human_steps(
+        "brute force on the login endpoint: block the offender at the edge (Cloudflare / ufw "
+        "deny from IP), check RATE_LIMIT in .env (runbook 3.7 steps 2-3), preserve the access "
+        "logs in /var/incidents/ (runbook §3.7)", *ABUSE),
+    "abusive_client": with_human_steps(
+        "a client is over the rate limit: identify it (details), block it at the edge or "
+        "tighten RATE_LIMIT (runbook 3.7 steps 1-3); preserve the access logs (runbook §3.7)",
+        *ABUSE),
 }
 
 

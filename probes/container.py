@@ -28,9 +28,10 @@ HINTS = {
                "docker compose up -d (runbook §3.1)",
     "crashloop": "restart loop: docker logs --tail=200 <container>; missing env var, Mongo "
                  "unreachable, port conflict or OOM; recent deploy? roll back (runbook §3.1)",
-    "oom": "killed for memory: increase the memory limit in compose, restart (runbook §3.1)",
+    "oom": "killed for memory: increase the memory limit in compose, restart (runbook 3.1 "
+           "step 3)",
     "probable_oom": "exit 137 (SIGKILL), most likely the OOM killer: check the memory limit "
-                    "and dmesg, increase it in compose, restart (runbook §3.1)",
+                    "and dmesg, increase it in compose, restart (runbook 3.1 step 3)",
     "exited": "the container stopped: docker logs --tail=200 <container>; docker inspect "
               "<container> | jq '.[0].State' (runbook §3.1)",
     "restarting": "the container is restarting: docker logs --tail=200 <container> (runbook §3.1)",

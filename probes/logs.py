@@ -32,7 +32,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, field_validator, model_validator
 
 from probes import _window
-from probes._hints import env_file, fill
+from probes._hints import env_file, fill, with_human_steps
 from probes._logread import Lines, LogSource
 from watchdog.common.durations import Duration
 from watchdog.peers.docker import DockerUnavailable
@@ -70,8 +70,9 @@ _ENV = r"env(?:ironment)?[ _-]?var(?:iable)?s?"
 BUNDLED_RULES: tuple[LogRule, ...] = (
     LogRule(pattern=r"MongoNetworkError|MongooseServerSelectionError|Could not connect to server",
             cause="mongo_unreachable", severity="sev1", threshold=3, within=300, runbook="3.2",
-            hint="MongoDB unreachable: docker ps -a --filter name=mongodb; docker logs "
-                 "--tail=200 <the MongoDB container>; df -h /var/lib/docker (runbook §3.2)"),
+            hint=with_human_steps("MongoDB unreachable: docker ps -a --filter name=mongodb; "
+                                  "docker logs --tail=200 <the MongoDB container>; df -h "
+                                  "/var/lib/docker (runbook §3.2)", "restore")),
     LogRule(pattern=r"ECONNREFUSED redis:6379|NOAUTH Authentication required",
             cause="redis_unreachable", severity="sev2", threshold=3, within=300, runbook="3.3",
             hint="Redis unreachable or auth mismatch: docker ps -a --filter name=redis; "
@@ -89,12 +90,28 @@ BUNDLED_RULES: tuple[LogRule, ...] = (
                     rf"not defined)\b",
             cause="missing_env", severity="sev1", threshold=1, within=900, runbook="3.1",
             hint="a required environment variable is missing: add it to {env_file}, "
-                 "then docker compose up -d (runbook §3.1)"),
+                 "then docker compose up -d (runbook 3.1 step 3)"),
     LogRule(pattern=r"EADDRINUSE", cause="port_conflict", severity="sev1", threshold=1,
             within=900, runbook="3.1",
             hint="port conflict: another process holds the port (ss -ltnp); stop it or "
                  "change the port, then docker compose up -d (runbook §3.1)"),
 )
+
+# The next steps of a configured rule that names its runbook section and no hint of its own
+# (the bundled config's Request Network rule, the trigger of payments-to-shkeeper).
+SECTION_HINTS = {
+    "3.8": with_human_steps(
+        "Request Network payments failing: stop routing to it — REQUEST_NETWORK_ENABLED=false, "
+        "PAYMENT_ENABLED_PROVIDERS=shkeeper, keep PAYMENT_ROLLBACK_PROVIDER=shkeeper — and "
+        "restart the backend (runbook 3.8 rollback steps 1-2; the payment_provider_switch "
+        "remediation does this when enabled)", "provider_mode", "reconciliation", "reenable"),
+}
+
+
+def _sectioned(rule: LogRule) -> LogRule:
+    """A configured rule with its section's hint when it has none of its own."""
+    hint = SECTION_HINTS.get(rule.runbook or "") if rule.hint is None else None
+    return rule.model_copy(update={"hint": hint}) if hint else rule
 
 
 def _filled(rule: LogRule, env: str) -> LogRule:
@@ -152,7 +169,7 @@ class LogsProbe:
         self.ctx = ctx
         bundled = [_filled(rule, env_file(ctx)) for rule in BUNDLED_RULES] \
             if params.bundled_rules else []
-        self.rules = [*params.rules, *bundled]
+        self.rules = [*(_sectioned(rule) for rule in params.rules), *bundled]
         self.compiled = [re.compile(rule.pattern) for rule in self.rules]
         self.source = LogSource(ctx, container=params.container, path=params.path,
                                 lookback=params.lookback, from_start=params.from_start)

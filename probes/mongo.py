@@ -15,22 +15,24 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from probes._hints import env_file, fill_all
+from probes._hints import env_file, fill_all, with_human_steps
 from probes._mongo import bounded_client, hosts_of, mongo_cause, mongo_transient
 from probes._retry import retry_once
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
-    "unreachable": "MongoDB does not answer: docker ps -a --filter name=mongodb; if exited, "
-                   "docker logs --tail=200 {container} (corrupt journal, disk full, OOM) "
-                   "and df -h /var/lib/docker (runbook 3.2 steps 1-4)",
-    "timeout": "MongoDB accepts but does not answer in time: load, disk full or a hung "
-               "container; docker logs --tail=200 {container} (runbook 3.2 step 2)",
+    "unreachable": with_human_steps(
+        "MongoDB does not answer: docker ps -a --filter name=mongodb; if exited, docker logs "
+        "--tail=200 {container} (corrupt journal, disk full, OOM) and df -h /var/lib/docker "
+        "(runbook 3.2 steps 1-4)", "restore"),
+    "timeout": with_human_steps(
+        "MongoDB accepts but does not answer in time: load, disk full or a hung container; "
+        "docker logs --tail=200 {container} (runbook 3.2 step 2)", "restore"),
     "auth_failed": "MongoDB rejects the credentials: check the URI's user and password in "
                    "{env_file} against the database's users (runbook 3.2)",
-    "error": "MongoDB answers with an error: docker logs --tail=200 {container} "
-             "(runbook 3.2)",
+    "error": with_human_steps("MongoDB answers with an error: docker logs --tail=200 "
+                              "{container} (runbook 3.2)", "restore"),
 }
 
 

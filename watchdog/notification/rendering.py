@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from watchdog.common.handoff import human_part
 from watchdog.common.state import StateStore
 from watchdog.notification.grouping import Grouping
 from watchdog.notification.messages import Message, Templates, age, sev_label, utc_timestamp
@@ -57,7 +58,7 @@ class MessageRenderer:
     def _values(self, incident: Incident, now: float) -> dict[str, Any]:
         return self._facts(incident) | self._times(incident, now) | {
             "actions": self._actions(incident.id), "attached": self._attached_line(incident.id),
-            "postmortem": "-", "change": "-"}
+            "human": _human_line(incident.hint), "postmortem": "-", "change": "-"}
 
     def _facts(self, incident: Incident) -> dict[str, Any]:
         level = self.config.severity.levels.get(incident.severity)
@@ -83,3 +84,10 @@ class MessageRenderer:
         said = [f"{e['kind']}: {e['summary']}" for e in events]
         said += [describe_action(a) for a in remediation_actions(self.store, incident_id)]
         return "; ".join(said) or "none yet"
+
+
+def _human_line(hint: str | None) -> str:
+    """The hint's never-automated steps on a line of their own (resolved messages lack the
+    hint, and after recovery is when they are due), or nothing."""
+    steps = human_part(hint)
+    return f"\n{steps}" if steps else ""
