@@ -11,8 +11,12 @@ browser does. nginx closing a quiet upgraded connection after `proxy_read_timeou
 Causes: upgrade_rejected (the upgrade answered with an HTTP status, e.g. the 502 of an
 nginx without the Upgrade headers, or no WebSocket offered), handshake_failed (no
 Engine.IO open packet, or no pong), dropped_early (closed after N s of `hold`; N is in
-summary and details), refused, timeout, dns, tls_error; misconfigured (UNKNOWN: `hold`
-does not fit in the probe's `timeout`).
+summary and details), refused, timeout, dns, tls_error. A `hold` that does not fit in
+the probe's `timeout` is a config error (`config_problems`), and UNKNOWN `misconfigured`
+for a probe built outside the config loader.
+
+It does not join a socket.io namespace: the app's connect handler authenticates with a
+user's JWT, which the watchdog does not have; the transport is what fails in §3.6.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from watchdog.common.durations import Duration
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.observation import Observation, Status, failed, unknown
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
+from watchdog.runtime.config_models import ProbeCommon
 
 RESTART = "then nginx -t and docker compose restart nginx nickapp-backend (runbook 3.6 step 5)"
 HINTS = {
@@ -86,6 +91,15 @@ class SocketioProbe:
         {"ok", "upgrade_rejected", "handshake_failed", "dropped_early", "refused", "timeout",
          "dns", "tls_error", "misconfigured"})
     common_defaults: ClassVar[dict[str, Any]] = {"runbook": "3.6"}
+
+    @classmethod
+    def config_problems(cls, params: SocketioParams,
+                        common: ProbeCommon) -> list[tuple[str, str]]:
+        """The hold runs inside the run's timeout (the scheduler ends a run past it)."""
+        if params.hold < common.timeout:
+            return []
+        return [("hold", f"{params.hold:g}s must be less than the probe's timeout "
+                         f"({common.timeout:g}s): the hold runs inside it")]
 
     def __init__(self, params: SocketioParams, ctx: ProbeContext) -> None:
         self.params = params

@@ -136,3 +136,15 @@ def test_the_bundled_probe_reports_through_check_json(proxy: Proxy, tmp_path: Pa
     row = rows["chat-socketio"]
     assert (row["type"], row["status"], row["cause"], row["severity"], row["runbook"]) == \
         ("socketio", "failed", "upgrade_rejected", "sev2", "3.6"), result.stderr
+
+
+def test_a_hold_longer_than_the_timeout_is_a_config_error_naming_the_key(
+        tmp_path: Path) -> None:
+    config = tmp_path / "w.yaml"
+    config.write_text("probes:\n  chat:\n    type: socketio\n    url: http://127.0.0.1:1/\n"
+                      "    hold: 70s\n    interval: 5m\n    timeout: 60s\n")
+    result = cli("validate", "--config", str(config), env=daemon_env(
+        RUNBOOK_WATCHDOG_STATE_DIR=str(tmp_path / "state")))
+    assert result.returncode == 1
+    assert f"{config}: probes.chat.hold: 70s must be less than the probe's timeout (60s)" \
+        in result.stdout + result.stderr

@@ -10,6 +10,9 @@ error boundary and reported as UNKNOWN. A type may also declare `common_defaults
 mapping of common keys (`severity`, `runbook`) whose default differs for that type, and
 `configured_causes(params)`, a classmethod, when its config adds causes to `causes` (the
 logs probe's own rules): `validate` checks a remediation's `on: probe:cause` against it.
+`config_problems(params, common)`, a classmethod, returns (key, problem) pairs for its own
+keys that conflict with common ones (socketio's `hold` must fit in `timeout`); the config
+loader reports them like any other config error.
 
 The contract is enforced when a type is registered (`ProbeRegistry`, an entry point or an
 injected class): `Params` must subclass `ProbeParams`, `causes` must be a set of strings,

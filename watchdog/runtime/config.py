@@ -259,6 +259,9 @@ class _Loader:
                 plugin.Params, own, where, allowed=[*common_model.model_fields,
                                                     *plugin.Params.model_fields])
             if common is not None and params is not None:
+                # A type whose own keys depend on common ones says so (socketio: hold < timeout).
+                for sub, problem in getattr(plugin, "config_problems", _none)(params, common):
+                    self.problem(_join(where, sub), problem)
                 specs[str(name)] = spec_cls(str(name), common, params)
         return specs
 
@@ -383,6 +386,11 @@ def _yaml_where(exc: yaml.YAMLError) -> str:
 def _yaml_what(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None)
     return f"invalid YAML: {problem or exc}"
+
+
+def _none(*_: Any) -> tuple[tuple[str, str], ...]:
+    """A plugin type without `config_problems`: its keys stand on their own."""
+    return ()
 
 
 def _join(prefix: str, key: str) -> str:
