@@ -224,7 +224,7 @@ async def _hold(ws: ClientConnection, hold: float) -> float | None:
 
 def _network(exc: Exception, step: str) -> Finding:
     cause = network_cause(exc) or "handshake_failed"
-    return Finding(cause, f"{step}: {exc or type(exc).__name__}")
+    return Finding(cause, f"{step}: {str(exc) or type(exc).__name__}")
 
 
 def _held(hold: float) -> str:
