@@ -16,7 +16,7 @@ from typing import Any
 
 import docker.errors
 
-from remediations._envfile import current_values, rewrite_env, write_atomically
+from watchdog.common.envfile import EnvFileError, edit_env_file, parse_env_text
 from watchdog.peers.docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
 from watchdog.remediation.contract import (
     ActionContext,
@@ -62,7 +62,8 @@ class PaymentProviderSwitch(BaseAction[SwitchParams]):
             text = self.params.env_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise ActionRefused(f"cannot read {self.params.env_file}: {exc.strerror}") from exc
-        now = current_values(text, list(SAFE))
+        values, _ = parse_env_text(text)
+        now = {k: values.get(k) for k in SAFE}
         changes = {k: v for k, v in SAFE.items() if now[k] != v}
         if not changes:
             raise ActionRefused("payments already route to shkeeper only")
@@ -77,9 +78,10 @@ class PaymentProviderSwitch(BaseAction[SwitchParams]):
     async def execute(self, plan: Plan) -> Mapping[str, Any]:
         path = self.params.env_file
         backup = path.with_name(f"{path.name}.bak-{int(time.time())}")
-        text = path.read_text(encoding="utf-8")
         try:
-            write_atomically(path, rewrite_env(text, plan.detail["changes"]), backup)
+            edit_env_file(path, plan.detail["changes"], backup)
+        except EnvFileError as exc:
+            raise ActionFailed(f"cannot rewrite {path}: {exc}") from exc
         except OSError as exc:
             raise refusal(exc, path.parent) or \
                 ActionFailed(f"cannot rewrite {path}: {exc.strerror}") from exc
@@ -99,8 +101,8 @@ class PaymentProviderSwitch(BaseAction[SwitchParams]):
             raise ActionFailed(f"restart of {name} failed: {exc}") from exc
 
     async def verify(self, plan: Plan) -> bool:
-        text = self.params.env_file.read_text(encoding="utf-8")
-        if current_values(text, list(SAFE)) != SAFE:
+        values, _ = parse_env_text(self.params.env_file.read_text(encoding="utf-8"))
+        if {k: values.get(k) for k in SAFE} != SAFE:
             return False
         if not self.params.container:
             return True

@@ -68,7 +68,7 @@ def test_routing_switches_to_shkeeper_the_backend_restarts_and_it_is_verified(
     text = (tmp_path / "backend.env").read_text()
     assert text == ENV.replace("REQUEST_NETWORK_ENABLED=true ", "REQUEST_NETWORK_ENABLED=false ") \
         .replace('PAYMENT_ENABLED_PROVIDERS="request-network,shkeeper"',
-                 "PAYMENT_ENABLED_PROVIDERS=shkeeper") + "PAYMENT_ROLLBACK_PROVIDER=shkeeper\n"
+                 'PAYMENT_ENABLED_PROVIDERS="shkeeper"') + "PAYMENT_ROLLBACK_PROVIDER=shkeeper\n"
     [backup] = tmp_path.glob("backend.env.bak-*")
     assert backup.read_text() == ENV
     assert engine.attrs("backend")["State"]["StartedAt"] > backend
