@@ -74,16 +74,23 @@ def build_remediations(config: Config, resources: Resources, types: Mapping[str,
     for name, spec in config.remediations.items():
         if spec.common.mode == "off":
             continue
-        params = {probe: p.params for probe, p in config.probes.items()}
-        ctx = ActionContext(name, resources, last, probe_params=params)
         try:
-            action = types[spec.common.type](spec.params, ctx)
+            action = build_action(config, resources, types, name, last)
         except Exception as exc:
             # A remediation that cannot be built never acts; the rest still do.
             log.error("remediation %s disabled: %s", name, scrub(f"{type(exc).__name__}: {exc}"))
             continue
         built.append(Remediation(spec, action, str(getattr(action, "target", name))))
     return built
+
+
+def build_action(config: Config, resources: Resources, types: Mapping[str, ActionType],
+                 name: str, last: Callable[[str], Any]) -> Action:
+    """The action of remediation `name` (whatever its mode); what its type raises, raised."""
+    spec = config.remediations[name]
+    params = {probe: p.params for probe, p in config.probes.items()}
+    ctx = ActionContext(name, resources, last, probe_params=params)
+    return types[spec.common.type](spec.params, ctx)
 
 
 @dataclass(frozen=True)
@@ -455,7 +462,8 @@ def budget_rows(ledger: Ledger, remediations: list[Remediation],
         rows.append({"remediation": rem.name, "mode": c.mode, "target": rem.target,
                      "budget": f"{used}/{c.budget.attempts}",
                      "quarantined": rem.target in quarantined,
-                     "last": last.get("decision"), "last_reason": last.get("reason")})
+                     "last": last.get("decision"), "last_reason": last.get("reason"),
+                     "last_action": last.get("action_id")})
     return rows
 
 
