@@ -214,9 +214,10 @@ def test_undo_restores_the_previous_policy_persisted_and_journals_it(tmp_path: P
 
         again = daemon.cli("undo", "1")
         assert again.returncode == 1
-        assert again.stderr.startswith("runbook-watchdog: action #1 (redis-eviction: set "
-                                       "maxmemory-policy noeviction -> allkeys-lru")
-        assert "was already undone: maxmemory-policy noeviction restored" in again.stderr
+        said = again.stderr.splitlines()[-1]
+        assert said.startswith("runbook-watchdog: action #1 (redis-eviction: set "
+                               "maxmemory-policy noeviction -> allkeys-lru")
+        assert "was already undone: maxmemory-policy noeviction restored" in said
     finally:
         server.stop()
 
@@ -236,10 +237,15 @@ def test_undo_refuses_a_dry_run_an_unknown_id_and_a_type_without_undo(tmp_path: 
 
         dry = daemon.cli("undo", "1")
         assert (dry.returncode, dry.stdout) == (1, "")
-        assert dry.stderr.startswith("runbook-watchdog: action #1 (redis-eviction: set "
-                                     "maxmemory-policy noeviction -> allkeys-lru")
-        assert dry.stderr.endswith(") was a dry run: it changed nothing, so there is nothing "
-                                   "to undo\n")
+        said = dry.stderr.splitlines()[-1]
+        assert said.startswith("runbook-watchdog: action #1 (redis-eviction: set "
+                               "maxmemory-policy noeviction -> allkeys-lru")
+        assert said.endswith(") was a dry run: it changed nothing, so there is nothing to undo")
+        journal = StateStore(daemon.dir / "state" / "state.db")
+        refused = Ledger(journal, None).entries()[-1]
+        journal.close()
+        assert (refused["decision"], refused["action_id"], refused["mode"]) == (
+            "undo_refused", 1, "operator")
         unknown = daemon.cli("undo", "99")
         assert (unknown.returncode, unknown.stderr) == (
             1, "runbook-watchdog: no action #99 in the state\n")

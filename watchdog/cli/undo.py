@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchdog.cli.remediation import _ledger, _types
+from watchdog.cli.remediation import action_types, ledger_of
 from watchdog.common.clock import SystemClock
 from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.pipeline.probe import Resources
@@ -33,7 +33,11 @@ NOT_EXECUTED = {"would_act": "was a dry run: it changed nothing, so there is not
 
 
 class Refusal(Exception):
-    """Undo will not run; the message says why (exit 1)."""
+    """Undo will not run; the message says why (exit 1). `row`: the action, when found."""
+
+    def __init__(self, why: str, row: ActionRow | None = None) -> None:
+        super().__init__(why)
+        self.row = row
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 def cmd_undo(args: argparse.Namespace, path: Path) -> int:
     config = load_config(path)
     SCRUBBER.register(config.secrets)
-    ledger = _ledger(config)
+    ledger = ledger_of(config)
     try:
         undo = Undo(config, ledger, _undoable_row(config, ledger, args.action_id))
     except Refusal as exc:
+        if exc.row is not None:
+            Undo(config, ledger, exc.row).journal("undo_refused", str(exc))
         sys.stderr.write(f"runbook-watchdog: {scrub(str(exc))}\n")
         return 1
     ok, line = asyncio.run(_run(undo))
@@ -80,26 +86,34 @@ def _undoable_row(config: Config, ledger: Ledger, action_id: int) -> ActionRow:
     row = ledger.action(action_id)
     if row is None:
         raise Refusal(f"no action #{action_id} in the state")
-    what = f"action #{row.id} ({row.remediation}: {row.plan.get('summary', '')})"
-    if row.state not in EXECUTED:
-        raise Refusal(f"{what} {NOT_EXECUTED.get(row.state, f'is {row.state}')}")
-    if (earlier := ledger.undone(row.id)) is not None:
-        raise Refusal(f"{what} was already undone: {earlier['reason']}")
-    if row.remediation not in config.remediations:
-        raise Refusal(f"{what}: remediation {row.remediation} is no longer in {config.path}")
-    if kill_switch_on(config):
-        raise Refusal(f"{what}: remediation is disabled (kill switch or "
-                      "remediation_enabled: false); undo changes the host too")
-    if ledger.in_flight(row.target):
-        raise Refusal(f"{what}: another action is in flight on {row.target}")
+    why = _why_not(config, ledger, row)
+    if why is not None:
+        raise Refusal(f"action #{row.id} ({row.remediation}: {row.plan.get('summary', '')})"
+                      f"{why}", row)
     return row
+
+
+def _why_not(config: Config, ledger: Ledger, row: ActionRow) -> str | None:
+    """Why action `row` cannot be undone now (its tail of a sentence), or None."""
+    if row.state not in EXECUTED:
+        return f" {NOT_EXECUTED.get(row.state, f'is {row.state}')}"
+    if (earlier := ledger.undone(row.id)) is not None:
+        return f" was already undone: {earlier['reason']}"
+    if row.remediation not in config.remediations:
+        return f": remediation {row.remediation} is no longer in {config.path}"
+    if kill_switch_on(config):
+        return ": remediation is disabled (kill switch or remediation_enabled: false); " \
+               "undo changes the host too"
+    if ledger.in_flight(row.target):
+        return f": another action is in flight on {row.target}"
+    return None
 
 
 async def _run(undo: Undo) -> tuple[bool, str]:
     """(undone?, the line to print); every outcome is journaled."""
     resources = Resources(undo.config.watchdog, undo.ledger.store, SystemClock())
     try:
-        action = build_action(undo.config, resources, _types(), undo.row.remediation,
+        action = build_action(undo.config, resources, action_types(), undo.row.remediation,
                               lambda _: None)
     except Exception as exc:
         await resources.aclose()
