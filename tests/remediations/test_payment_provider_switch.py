@@ -14,7 +14,7 @@ import pytest
 from probes.http import HttpProbe
 from remediations.payment_provider_switch import SAFE, PaymentProviderSwitch
 from tests.remediation_world import World, world_settings
-from tests.remediations.conftest import App, real_time_clock
+from tests.remediations.conftest import App, act, real_time_clock
 from tests.support import run_probe
 from watchdog.pipeline.observation import Observation, Status
 
@@ -173,3 +173,33 @@ def test_a_container_without_compose_file_and_service_is_a_config_error() -> Non
     with pytest.raises(ValueError, match="container needs compose_file and service: the "
                                          "backend is recreated with compose"):
         PaymentProviderSwitch.Params(env_file=Path("/srv/.env"), container="backend")
+
+
+EDIT_ONLY = """\
+probes:
+  request-network: {{type: http, url: "http://127.0.0.1:1/", fail_after: 1, severity: sev1}}
+remediations:
+  payments-to-shkeeper:
+    type: payment_provider_switch
+    mode: auto
+    on: [request-network]
+    after: 1
+    env_file: {env}
+    container: null
+    start_period: 0s
+"""
+
+
+def test_a_routing_line_the_editor_cannot_parse_is_refused_and_left_alone(
+        tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    broken = ENV.replace("REQUEST_NETWORK_ENABLED=true", 'REQUEST_NETWORK_ENABLED="true')
+    env.write_text(broken)
+    w = World(tmp_path, world_settings(tmp_path) + EDIT_ONLY.format(env=env),
+              {"payment_provider_switch": PaymentProviderSwitch})
+    act(w, RN_DOWN, "request-network")
+    assert w.decisions() == ["refused"]
+    assert w.ledger.entries()[0]["reason"] == (
+        f"{env}: line 3 assigns REQUEST_NETWORK_ENABLED but cannot be edited safely: "
+        "unterminated quote")
+    assert env.read_text() == broken and list(tmp_path.glob(".env.bak-*")) == []
