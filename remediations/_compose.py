@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from watchdog.common.atomicfile import copy_atomically, replace_atomically
+from watchdog.common.atomicfile import replace_keeping
 
 _KEY = re.compile(r"^(?P<indent>\s*)(?P<q>[\"']?)(?P<key>[^\"':#]+)(?P=q)\s*:(?P<rest>.*)$")
 _VALUE = re.compile(r"^(?P<lead>\s*)(?P<q>[\"']?)(?P<value>[^\"'#\s]+)(?P=q)"
@@ -96,10 +96,5 @@ def rewrite(path: Path, service: str, image: str, backup: Path) -> str:
     directory, full disk) raises OSError and leaves `path` as it was, with no temporary
     file beside it."""
     new, old = with_image(path.read_text(encoding="utf-8"), service, image)
-    copy_atomically(path, backup)
-    try:
-        replace_atomically(path, new, path.stat().st_mode & 0o777)
-    except BaseException:
-        backup.unlink(missing_ok=True)  # the directory is left as it was found
-        raise
+    replace_keeping(path, new, backup)
     return old

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import docker.errors
 
+from watchdog.common.atomicfile import replace_atomically
 from watchdog.common.secrets import scrub
 from watchdog.peers.docker import DockerAccess, DockerUnavailable
 from watchdog.remediation.contract import (
@@ -140,9 +141,8 @@ def _all_written(where: Path, names: list[str]) -> bool:
 
 
 def _write(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(scrub(text))
+    # Atomic: a crash mid-write leaves no truncated file for `verify` to take as evidence.
+    replace_atomically(path, scrub(text), 0o600)
 
 
 def _tail(path: Path, lines: int) -> str:

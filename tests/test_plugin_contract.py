@@ -205,6 +205,11 @@ class SyncAclose(GoodAction):
         pass
 
 
+class SyncUndo(GoodAction):
+    def undo(self, plan: Plan) -> str:
+        return "restored"
+
+
 class FiresSometimes(GoodAction):
     fires_on = "sometimes"
 
@@ -225,6 +230,7 @@ ProbeFieldsAStray = variant("ProbeFieldsAStray", GoodAction, Params=ProbeFieldPa
     (ExecuteMissing, "execute() is missing (an async method)"),
     (VerifyNotACoroutine, "verify() is not a coroutine function"),
     (SyncAclose, "aclose() is not a coroutine function"),
+    (SyncUndo, "undo() is not a coroutine function"),
     (FiresSometimes, "fires_on is 'sometimes', not one of 'failing', 'open'"),
 ])
 def test_an_injected_action_class_that_breaks_the_contract_is_refused(plugin: Any,

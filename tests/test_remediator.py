@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 
-from tests.remediation_world import DOWN, HUNG, World, make_world
+from tests.remediation_world import (
+    BASE,
+    DOWN,
+    HUNG,
+    UP,
+    RecordingAction,
+    World,
+    make_world,
+    world_settings,
+)
 from watchdog.common.clock import settle
 
 
@@ -288,3 +297,23 @@ def test_a_verify_that_raises_outside_the_contract_is_journaled_once_and_not_ver
                                  "verify' (counted as not verified yet)")
     assert crashed["action_id"] is not None
     assert errors(w, "verify") >= 2.0  # every poll within verify.within counts
+
+
+def test_verify_passes_wants_that_many_consecutive_new_passes_of_the_probe(
+        tmp_path: Path) -> None:
+    """Runbook §3.8: "two health checks pass". A failed check in between starts again."""
+    text = world_settings(tmp_path) + BASE.format(mode="auto").replace(
+        "verify: {within: 3s}", "verify: {probe: backend, within: 5m, passes: 2}")
+    seen: list[list[str]] = []
+
+    async def go() -> World:
+        w = World(tmp_path, text, {"recording": RecordingAction})
+        for obs in (DOWN, DOWN, UP, DOWN, UP, UP):
+            await w.observe("backend", obs)
+            seen.append([d for d in w.decisions() if d in ("acted", "succeeded")])
+        await w.finish()
+        return w
+
+    w = play(go())
+    assert seen == [[], ["acted"], ["acted"], ["acted"], ["acted"], ["acted", "succeeded"]]
+    assert len(w.action.executed) == 1

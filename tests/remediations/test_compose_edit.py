@@ -65,7 +65,7 @@ WRITE = """\
 import json, sys
 from pathlib import Path
 from remediations._compose import rewrite
-from remediations._envfile import write_atomically
+from watchdog.common.envfile import edit_env_file
 from watchdog.remediation.sandbox import refusal
 writer, path, before = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 outcome = {"errno": None}
@@ -73,7 +73,7 @@ try:
     if writer == "compose":
         rewrite(path, "nickapp-backend", "ghcr.io/nick/backend:rollback-1", path.with_name("backup"))
     else:
-        write_atomically(path, "REQUEST_NETWORK_ENABLED=false\\n", path.with_name("backup"))
+        edit_env_file(path, {"REQUEST_NETWORK_ENABLED": "false"}, path.with_name("backup"))
 except OSError as exc:
     outcome = {"errno": exc.errno, "refusal": str(refusal(exc, path.parent))}
 outcome["files"] = sorted(p.name for p in path.parent.iterdir())

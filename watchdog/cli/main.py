@@ -23,6 +23,7 @@ from typing import Any
 from watchdog import __version__
 from watchdog.cli import notification as notify_cli
 from watchdog.cli import sandbox as sandbox_cli
+from watchdog.cli import undo as undo_cli
 from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
 from watchdog.common.errors import ConfigError, ConfigMissing, WatchdogError, unknown_name
@@ -65,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
                               help="validate the config (and the unit's sandbox) and exit")
     sandbox_cli.add_unit_option(validate)
     sandbox_cli.add_parsers(sub, common)
+    undo_cli.add_parsers(sub, common)
     incidents = sub.add_parser("incidents", parents=[common], help="list incidents")
     incidents.add_argument("--all", action="store_true", help="resolved ones too")
     incidents.add_argument("--format", choices=("text", "json"), default="text")
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_format, args.log_level)
     path = args.config or default_config_path()
     handler = {"run": cmd_run, "check": cmd_check, "validate": sandbox_cli.cmd_validate,
-               "unit-drop-in": sandbox_cli.cmd_unit_drop_in,
+               "unit-drop-in": sandbox_cli.cmd_unit_drop_in, "undo": undo_cli.cmd_undo,
                "incidents": cmd_incidents, "remediations": cmd_remediations,
                "reset": cmd_reset, "remediate": cmd_remediate,
                "status": cmd_status, **args.handlers}[args.command]
@@ -223,8 +225,9 @@ def cmd_remediations(args: argparse.Namespace, path: Path) -> int:
         return 0
     for r in rows:
         state = "QUARANTINED" if r["quarantined"] else f"budget used {r['budget']}"
+        action = f" (action #{r['last_action']})" if r.get("last_action") else ""
         print(f"{r['remediation']:28} {r['mode']:8} {r['target']:24} {state:18} "
-              f"{r['last'] or '-'}: {scrub(str(r['last_reason'] or ''))}")
+              f"{r['last'] or '-'}{action}: {scrub(str(r['last_reason'] or ''))}")
     return 0
 
 

@@ -25,25 +25,25 @@ from watchdog.runtime.config import Config
 from watchdog.runtime.metrics import Metrics
 
 
-def _ledger(config: Config) -> Ledger:
+def ledger_of(config: Config) -> Ledger:
     store = existing_state(config)
     return Ledger(store, config.watchdog.audit_file or config.watchdog.state_dir / "audit.jsonl")
 
 
-def _types() -> RemediationRegistry:
+def action_types() -> RemediationRegistry:
     return RemediationRegistry.from_entry_points()
 
 
 def remediation_rows(config: Config) -> list[dict[str, Any]]:
-    ledger = _ledger(config)
+    ledger = ledger_of(config)
     resources = Resources(config.watchdog, ledger.store, SystemClock())
-    built = build_remediations(config, resources, _types(), lambda _: None)
+    built = build_remediations(config, resources, action_types(), lambda _: None)
     return budget_rows(ledger, built, resources.clock.time())
 
 
 def reset_target(config: Config, target: str, where: object) -> bool:
     """Lift `target`'s quarantine; UsageError listing the known targets for another name."""
-    ledger = _ledger(config)
+    ledger = ledger_of(config)
     known = known_targets(config, ledger)
     if target not in known:
         raise unknown_name("remediation target", target, known, where)
@@ -57,14 +57,14 @@ def reset_target(config: Config, target: str, where: object) -> bool:
 def known_targets(config: Config, ledger: Ledger) -> set[str]:
     """Targets of the configured remediations, and any the ledger has acted on or holds."""
     resources = Resources(config.watchdog, ledger.store, SystemClock())
-    built = build_remediations(config, resources, _types(), lambda _: None)
+    built = build_remediations(config, resources, action_types(), lambda _: None)
     seen = ledger.store.query("SELECT DISTINCT target FROM remediation_actions")
     return {r.target for r in built} | set(ledger.quarantined()) | {r["target"] for r in seen}
 
 
 async def remediate(config: Config, name: str, *, execute: bool) -> str:
     """Run remediation `name` once through the full policy; returns the outcome line."""
-    ledger, clock = _ledger(config), SystemClock()
+    ledger, clock = ledger_of(config), SystemClock()
     metrics = Metrics(CollectorRegistry())
     engine = PipelineEngine(config, IncidentBook(ledger.store), metrics, clock.time)
     resources = Resources(config.watchdog, ledger.store, clock)
@@ -74,7 +74,7 @@ async def remediate(config: Config, name: str, *, execute: bool) -> str:
         return (await _run_probe(config, resources, probes, probe)).status is Status.OK
 
     try:
-        built = build_remediations(config, resources, _types(), engine.last_observation)
+        built = build_remediations(config, resources, action_types(), engine.last_observation)
         remediator = Remediator(config, engine, ledger, metrics, built, passed, clock)
         trigger = await _operator_trigger(config, resources, probes, name, clock.time())
         return await remediator.operator_run(name, execute, trigger)

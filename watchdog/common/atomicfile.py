@@ -14,14 +14,17 @@ import tempfile
 from pathlib import Path
 
 
-def replace_atomically(path: Path, data: str | bytes, mode: int) -> None:
-    """Give `path` the content `data` (text as UTF-8) and `mode`, atomically."""
+def replace_atomically(path: Path, data: str | bytes, mode: int,
+                       owner: tuple[int, int] | None = None) -> None:
+    """Give `path` the content `data` (text as UTF-8) and `mode` (and `owner`, uid and gid,
+    when given and not already the writer's), atomically."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(raw)
             out.flush()
+            _own(out.fileno(), owner)
             os.fsync(out.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
@@ -34,6 +37,26 @@ def replace_atomically(path: Path, data: str | bytes, mode: int) -> None:
 def copy_atomically(source: Path, target: Path) -> None:
     """A complete copy of `source` at `target` (same mode), or none at all."""
     replace_atomically(target, source.read_bytes(), source.stat().st_mode & 0o777)
+
+
+def replace_keeping(path: Path, data: str | bytes, backup: Path) -> None:
+    """Replace an existing file's content, keeping its mode and owner, after copying it to
+    `backup`. A write that cannot complete (read-only directory, full disk) raises OSError
+    and leaves the directory as it was found: `path` unchanged, no backup, no temporary."""
+    before = path.stat()
+    copy_atomically(path, backup)
+    try:
+        replace_atomically(path, data, before.st_mode & 0o7777, (before.st_uid, before.st_gid))
+    except BaseException:
+        backup.unlink(missing_ok=True)
+        raise
+
+
+def _own(fd: int, owner: tuple[int, int] | None) -> None:
+    # chown only when it changes something: an unprivileged writer may not, and need not.
+    stat = os.fstat(fd)
+    if owner is not None and owner != (stat.st_uid, stat.st_gid):
+        os.fchown(fd, *owner)
 
 
 def _sync_directory(directory: Path) -> None:

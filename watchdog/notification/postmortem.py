@@ -7,11 +7,11 @@ leaves root cause and follow-ups for people, after the runbook's post-mortem tem
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from watchdog.common.atomicfile import replace_atomically
 from watchdog.common.errors import StateError
 from watchdog.common.secrets import scrub
 from watchdog.common.state import StateStore
@@ -51,9 +51,7 @@ def render(store: StateStore, incident: Incident) -> str:
 def write(state_dir: Path, store: StateStore, incident: Incident) -> Path:
     path = draft_path(state_dir, incident.id)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(render(store, incident), encoding="utf-8")
-    os.replace(tmp, path)  # readers never see half a draft
+    replace_atomically(path, render(store, incident), 0o600)  # readers never see half a draft
     return path
 
 

@@ -9,7 +9,7 @@ recorded plan instead of acting twice.
 
 The contract is enforced when a type is registered (`RemediationRegistry`, an entry point
 or an injected class): `Params` must subclass `ActionParams`, `plan`, `execute` and
-`verify` must be coroutine functions (and `aclose`, if it has one), `fires_on`, if
+`verify` must be coroutine functions (and `aclose` and `undo`, if it has them), `fires_on`, if
 declared, must be "failing" or "open", and `Params.probe_fields`, if declared, must name
 fields of `Params`.
 """
@@ -77,7 +77,8 @@ class Action(Protocol):
     """An action instance. Its class declares `Params` and `fires_on` (`ActionType`), and
     optionally `safe: ClassVar[bool] = True` when it changes nothing on the host (evidence
     capture): the policy's protective gates do not hold it back. It may have a `target`
-    (what budgets and quarantine are keyed on; else its name) and `async def aclose()`."""
+    (what budgets and quarantine are keyed on; else its name), `async def aclose()`, and
+    `async def undo(plan)` when its effect can be undone (`Undoable`)."""
 
     async def plan(self, trigger: Trigger) -> Plan:
         """Decide what to do; raise ActionRefused when nothing safe can be done."""
@@ -89,6 +90,17 @@ class Action(Protocol):
 
     async def verify(self, plan: Plan) -> bool:
         """True once the action's own effect is observable (the image runs, writes work)."""
+        ...
+
+
+class Undoable(Protocol):
+    """An action whose effect can be undone (`runbook-watchdog undo ACTION-ID`)."""
+
+    async def undo(self, plan: Plan) -> str:
+        """Put back what the action with this journaled `plan` changed; what that needs is in
+        `plan.detail` (recorded by `plan`). Return one line saying what was restored. Check
+        the restored state where it can be read back; raise ActionFailed when it could not
+        be restored or confirmed, ActionRefused when nothing safe can be done."""
         ...
 
 
@@ -109,7 +121,7 @@ class ActionType(Protocol):
 
 REMEDIATION_CONTRACT = Contract(
     "remediation", REMEDIATION_GROUP, ActionParams, coroutines=("plan", "execute", "verify"),
-    optional_coroutines=("aclose",), choices={"fires_on": ("failing", "open")})
+    optional_coroutines=("aclose", "undo"), choices={"fires_on": ("failing", "open")})
 
 
 class RemediationRegistry(Registry[ActionType]):

@@ -155,6 +155,16 @@ class Ledger:
                        (state, scrub(outcome), final, now,
                         None if undo is None else json.dumps(undo), action_id))
 
+    def action(self, action_id: int) -> ActionRow | None:
+        rows = self.store.query("SELECT * FROM remediation_actions WHERE id = ?", (action_id,))
+        return _action(rows[0]) if rows else None
+
+    def undone(self, action_id: int) -> dict[str, Any] | None:
+        """The journal entry of a completed undo of action `action_id`, if there is one."""
+        rows = self.store.query("SELECT * FROM remediation_journal WHERE action_id = ? AND "
+                                "decision = 'undone' ORDER BY id DESC LIMIT 1", (action_id,))
+        return dict(rows[0]) if rows else None
+
     def unfinished(self) -> list[ActionRow]:
         rows = self.store.query("SELECT * FROM remediation_actions WHERE state IN "
                                 "('executing', 'verifying') ORDER BY id")
@@ -185,8 +195,8 @@ class Ledger:
         return int(rows[0]["n"])
 
     def last_outcome(self, remediation: str) -> dict[str, Any] | None:
-        rows = self.store.query("SELECT decision, reason, at FROM remediation_journal WHERE "
-                                "remediation = ? ORDER BY id DESC LIMIT 1", (remediation,))
+        rows = self.store.query("SELECT decision, reason, at, action_id FROM remediation_journal "
+                                "WHERE remediation = ? ORDER BY id DESC LIMIT 1", (remediation,))
         return dict(rows[0]) if rows else None
 
     # -- quarantine ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ from watchdog.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 VERIFY_POLL = 1.0
+_FRESH = 1e-3  # a pass counted at time t needs a result from after t to count again
 EXECUTE_TIMEOUT = 300.0
 
 # probe name, wall-clock time -> has the probe passed since then?
@@ -74,16 +76,31 @@ def build_remediations(config: Config, resources: Resources, types: Mapping[str,
     for name, spec in config.remediations.items():
         if spec.common.mode == "off":
             continue
-        params = {probe: p.params for probe, p in config.probes.items()}
-        ctx = ActionContext(name, resources, last, probe_params=params)
         try:
-            action = types[spec.common.type](spec.params, ctx)
+            action = build_action(config, resources, types, name, last)
         except Exception as exc:
             # A remediation that cannot be built never acts; the rest still do.
             log.error("remediation %s disabled: %s", name, scrub(f"{type(exc).__name__}: {exc}"))
             continue
         built.append(Remediation(spec, action, str(getattr(action, "target", name))))
     return built
+
+
+def build_action(config: Config, resources: Resources, types: Mapping[str, ActionType],
+                 name: str, last: Callable[[str], Any]) -> Action:
+    """The action of remediation `name` (whatever its mode); what its type raises, raised."""
+    spec = config.remediations[name]
+    params = {probe: p.params for probe, p in config.probes.items()}
+    ctx = ActionContext(name, resources, last, probe_params=params)
+    return types[spec.common.type](spec.params, ctx)
+
+
+@dataclass
+class _Streak:
+    """Consecutive passes of the verify probe counted so far, and since when to look."""
+
+    since: float
+    count: int = 0
 
 
 @dataclass(frozen=True)
@@ -367,15 +384,28 @@ class Remediator:
         verify = case.rem.spec.common.verify
         deadline = self.clock() + verify.within
         crashes: set[str] = set()  # each distinct crash is journaled once per verification
+        streak = _Streak(since)
         while True:
             own = await self._verify_once(case, action_id, plan, crashes)
-            passed = verify.probe is None or await self.probe_passed(verify.probe, since)
-            if own and passed:
+            if own and await self._probe_streak(verify.probe, streak) >= verify.passes:
                 return True
             if self.clock() >= deadline:
                 return False
             pause = min(VERIFY_POLL, max(0.0, deadline - self.clock()))
             await self.time.sleep_until(self.time.monotonic() + pause)
+
+    async def _probe_streak(self, probe: str | None, streak: _Streak) -> int:
+        """How many times in a row `probe` has passed since the action, each on a result
+        newer than the last one counted (runbook §3.8: "two health checks pass")."""
+        if probe is None:
+            return sys.maxsize
+        latest = self.engine.last_observation(probe)
+        if latest is not None and not latest.ok:
+            streak.count = 0  # a failed check breaks the run
+        if await self.probe_passed(probe, streak.since):
+            streak.count += 1
+            streak.since = self.clock() + _FRESH
+        return streak.count
 
     async def _verify_once(self, case: Case, action_id: int, plan: Plan,
                            crashes: set[str]) -> bool:
@@ -455,7 +485,8 @@ def budget_rows(ledger: Ledger, remediations: list[Remediation],
         rows.append({"remediation": rem.name, "mode": c.mode, "target": rem.target,
                      "budget": f"{used}/{c.budget.attempts}",
                      "quarantined": rem.target in quarantined,
-                     "last": last.get("decision"), "last_reason": last.get("reason")})
+                     "last": last.get("decision"), "last_reason": last.get("reason"),
+                     "last_action": last.get("action_id")})
     return rows
 
 

@@ -176,6 +176,7 @@ class Verify(Strict):
 
     probe: str | None = None
     within: Duration = 120.0
+    passes: int = Field(1, ge=1)  # consecutive passes of `probe` needed, each a new result
 
 
 class RemediationCommon(Strict):
