@@ -54,9 +54,8 @@ def abuse(*ips: str) -> Observation:
                        details={"offenders": [{"ip": ip, "requests": 900} for ip in ips]})
 
 
-def elements(lab: NetLab) -> list[Element]:
-    listing = json.loads(lab.exec(lab.host, "nft", "-j", "list", "set", *TABLE.split(),
-                                  "blocked_v4"))
+def elements(lab: NetLab, name: str = "blocked_v4") -> list[Element]:
+    listing = json.loads(lab.exec(lab.host, "nft", "-j", "list", "set", *TABLE.split(), name))
     [found] = [item["set"] for item in listing["nftables"] if "set" in item]
     return [element(e) for e in found.get("elem", [])]
 
@@ -138,3 +137,11 @@ def test_blocks_lists_and_removes_through_the_cli(tmp_path: Path, lab: NetLab) -
     assert cli("blocks", "--config", path).stdout == "no address is blocked\n"
     again = cli("blocks", "remove", ABUSER, "--config", path)
     assert (again.returncode, again.stdout) == (1, f"{ABUSER} is not blocked\n")
+
+
+def test_an_ipv6_offender_goes_into_the_v6_set_in_its_canonical_form(
+        tmp_path: Path, lab: NetLab) -> None:
+    w = act(world(tmp_path, lab), abuse("2A03:2880:0:0::7"), "access-log")
+    assert w.decisions() == ["acted", "succeeded"]
+    assert [e.ip for e in elements(lab, "blocked_v6")] == ["2a03:2880::7"]
+    assert elements(lab) == []
