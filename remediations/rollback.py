@@ -7,14 +7,17 @@ latest recorded image generation that differs from the one running and that this
 has not already rolled back *from* (so a second failure never "rolls back" to the broken
 image). Order, so that nothing is lost if a step fails:
 
-1. the previous image is confirmed present by ID (pulled by digest first when
-   `registry_pull` is on); absent, nothing is touched and the plan is refused;
+1. the previous image is confirmed present by ID; when it is gone and `registry_pull` is
+   on, its recorded references are pulled in turn (each repo digest, then its own tag
+   unless that tag is what the broken container runs) until the engine has that very
+   image ID: a moved tag can never stand in for it. Absent, nothing is touched;
 2. it is tagged `<repo>:rollback-<short id>` so people (and compose) can name it;
 3. Watchtower is stopped so it does not re-pull `:latest` (undo: start it);
 4. compose: the service's `image:` is rewritten (backup beside the file) and
    `<compose_command> -f FILE up -d SERVICE` runs; recreate: the container is rebuilt
    through the Engine API with its own configuration and the previous image; the old
-   one is renamed and kept (stopped) until the new one runs.
+   one is renamed and kept (stopped) until the new one runs. Its anonymous volumes are
+   mounted by name into the new one (as compose does), so their data stays.
 
 Verification: the container runs the previous image ID (the policy adds the health probe).
 """
@@ -98,7 +101,7 @@ class Rollback(ContainerAction[RollbackParams]):
                                 "from are never targets)")
         reason = self._why(trigger, history, live, attrs)
         await self._compose_writable()
-        pull = await self._availability(previous)
+        pull = await self._availability(previous, str((attrs.get("Config") or {}).get("Image")))
         return Plan(self.target, f"roll back {name} to {previous.image_id}", {
             "container": name, "image_id": previous.image_id,
             "image_ref": previous.image_ref, "digests": list(previous.repo_digests),
@@ -135,12 +138,13 @@ class Rollback(ContainerAction[RollbackParams]):
         incident = IncidentBook(self.ctx.store).get(incident_id)
         return incident.opened_at if incident is not None else None
 
-    async def _availability(self, previous: DeployRecord) -> str | None:
-        """None when the image is here; the digest to pull when it is not and may be."""
+    async def _availability(self, previous: DeployRecord, live_ref: str) -> list[str] | None:
+        """None when the image is here; the references to pull when it is not and may be."""
         if await self.engine(find_image, previous.image_id, error=ActionRefused) is not None:
             return None
-        if self.params.registry_pull and previous.repo_digests:
-            return previous.repo_digests[0]
+        refs = pull_candidates(previous, live_ref)
+        if self.params.registry_pull and refs:
+            return refs
         hint = f" (docker pull {previous.repo_digests[0]})" if previous.repo_digests else ""
         raise ActionRefused(f"previous image {previous.image_id} is no longer in the engine "
                             f"and cannot be pulled here{hint}: nothing is touched")
@@ -165,12 +169,12 @@ class Rollback(ContainerAction[RollbackParams]):
             undo.update(await self._recreate(ref))
         return undo
 
-    async def _ensure_image(self, image_id: str, digest: str | None) -> None:
-        if digest:
-            await self.engine(pull_digest, digest)
+    async def _ensure_image(self, image_id: str, pull: str | list[str] | None) -> None:
+        refs = [pull] if isinstance(pull, str) else list(pull or [])  # str: an older plan
+        tried = await self.engine(pull_until_present, image_id, refs) if refs else []
         if await self.engine(find_image, image_id) is None:
             raise ActionFailed(f"previous image {image_id} is not present"
-                               + (f" after pulling {digest}" if digest else ""))
+                               + (f" after pulling {'; '.join(tried)}" if tried else ""))
 
     def _reject(self, image_id: str) -> None:
         """Remember the image rolled back from: it is never a rollback target again."""
@@ -249,6 +253,19 @@ def live_since(history: list[DeployRecord], live: str, created: float) -> float:
     return created if since is None else since
 
 
+def pull_candidates(previous: DeployRecord, live_ref: str) -> list[str]:
+    """What to pull to get `previous` back: its repo digests, then the reference it ran
+    from, unless that is what the live container names (`:latest` after a deploy: pulling
+    it would fetch the broken image again). Whatever is pulled, only the recorded image
+    ID counts. Podman records a locally built image's digest before the registry
+    recompresses it on push, so a recorded digest can be unknown to the registry."""
+    refs = list(previous.repo_digests)
+    if previous.image_ref and previous.image_ref != live_ref \
+            and not previous.image_ref.startswith("sha256:"):
+        refs.append(previous.image_ref)
+    return list(dict.fromkeys(refs))
+
+
 def rollback_tag(image_ref: str, image_id: str) -> tuple[str, str]:
     """(repository, tag) for the rollback tag: `<repo>:rollback-<12 hex>`."""
     repo = image_ref.split("@", 1)[0]
@@ -265,9 +282,20 @@ def tag_rollback(client: docker.DockerClient, image_id: str, image_ref: str) -> 
     return f"{repo}:{tag}"
 
 
-def pull_digest(client: docker.DockerClient, digest: str) -> None:
-    repo, _, sha = digest.partition("@")
-    client.api.pull(repo, tag=sha)
+def pull_until_present(client: docker.DockerClient, image_id: str,
+                       refs: list[str]) -> list[str]:
+    """Pull `refs` in turn until the engine has `image_id`; what each attempt gave."""
+    tried = []
+    for ref in refs:
+        try:
+            client.api.pull(ref)  # "repo@sha256:…" or "repo:tag"; docker-py splits either
+        except docker.errors.APIError as exc:
+            tried.append(f"{ref}: {exc.explanation or exc}")
+            continue
+        if find_image(client, image_id) is not None:
+            return [*tried, f"{ref}: pulled"]
+        tried.append(f"{ref}: pulled a different image")
+    return tried
 
 
 def stop_if_running(client: docker.DockerClient, name: str, timeout: float) -> bool:
@@ -290,6 +318,7 @@ def create_body(attrs: dict[str, Any], image: str) -> dict[str, Any]:
     # Podman reports ulimits as RLIMIT_NOFILE, but only accepts Docker's `nofile` on create.
     host["Ulimits"] = [{**u, "Name": str(u["Name"]).removeprefix("RLIMIT_").lower()}
                        for u in host.get("Ulimits") or []]
+    _keep_anonymous_volumes(attrs, config, host)
     body = {**config, "Image": image, "HostConfig": host}
     mode = str(host.get("NetworkMode") or "")
     networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
@@ -297,6 +326,35 @@ def create_body(attrs: dict[str, Any], image: str) -> dict[str, Any]:
         body["NetworkingConfig"] = {"EndpointsConfig": {mode: _endpoint(networks[mode],
                                                                         attrs["Id"])}}
     return body
+
+
+def _keep_anonymous_volumes(attrs: dict[str, Any], config: dict[str, Any],
+                            host: dict[str, Any]) -> None:
+    """Mount the old container's anonymous volumes by name, as compose does on recreate.
+
+    Docker reports an anonymous volume (`-v /data`, an image's VOLUME, a `--mount` without
+    a source) only as a destination in Config.Volumes or a sourceless HostConfig.Mounts
+    entry; created again from those, the new container would get a fresh empty volume and
+    the data would stay behind in the kept container. (Podman already lists them in
+    HostConfig.Binds by name.)"""
+    named = _named_destinations(host)
+    pinned = [m for m in attrs.get("Mounts") or []
+              if m.get("Type") == "volume" and m.get("Name") and m.get("Destination") not in named]
+    if not pinned:
+        return
+    dests = {m["Destination"] for m in pinned}
+    host["Mounts"] = [m for m in host.get("Mounts") or [] if m.get("Target") not in dests]
+    host["Binds"] = [*(host.get("Binds") or []), *(
+        f"{m['Name']}:{m['Destination']}:{'rw' if m.get('RW', True) else 'ro'}" for m in pinned)]
+    volumes = {k: v for k, v in (config.get("Volumes") or {}).items() if k not in dests}
+    config["Volumes"] = volumes or None
+
+
+def _named_destinations(host: dict[str, Any]) -> set[str]:
+    """Destinations HostConfig already fills from a named source (a bind or a volume)."""
+    binds = {b.split(":")[1] for b in host.get("Binds") or [] if b.count(":") >= 1}
+    mounts = {m.get("Target") for m in host.get("Mounts") or [] if m.get("Source")}
+    return binds | {t for t in mounts if t}
 
 
 def _endpoint(network: dict[str, Any], old_id: str) -> dict[str, Any]:

@@ -14,6 +14,8 @@ PACKAGES=(
   chromium            # headless browser for the status page
   prometheus-alertmanager  # real Alertmanager v2 API for the notification channel
   mmdebstrap          # the production drills' Debian root filesystem, booted by systemd in Podman
+  docker-registry     # a real Registry v2 on loopback: the rollback pulls by digest from it
+  nftables iproute2   # block_ip's nftables backend, tested in network namespaces (ip netns)
 )
 
 bash "$(dirname "$0")/apt-install-missing.sh" "${PACKAGES[@]}"

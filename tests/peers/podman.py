@@ -41,6 +41,13 @@ default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
 [engine]
 runtime = "runc"
 """
+# A registry on loopback (tests/peers/registry.py) speaks plain HTTP; "127.0.0.1" matches
+# every port of it. It replaces the host's registries.conf: the tests pull from nowhere else.
+REGISTRIES_CONF = """\
+[[registry]]
+location = "127.0.0.1"
+insecure = true
+"""
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "sleep", "httpd", "echo", "cat", "head", "yes", "dd", "true", "false",
            "printf", "seq", "ls")
@@ -64,6 +71,7 @@ class PodmanPeer:
         # A short path: runroot holds unix sockets (conmon), limited to 108 bytes.
         peer = cls(Path(tempfile.mkdtemp(prefix="rw-podman-")))
         peer.conf.write_text(CONTAINERS_CONF)
+        (peer.base / "registries.conf").write_text(REGISTRIES_CONF)
         peer.process = Process(peer.podman_argv("system", "service", "--time=0", peer.url),
                                peer.base / "service.log", env=peer.env(),
                                cwd=peer.base).start()  # conmon drops files (`oom`) in its cwd
@@ -87,7 +95,8 @@ class PodmanPeer:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "CONTAINERS_CONF": str(self.conf)}
+        return {**os.environ, "CONTAINERS_CONF": str(self.conf),
+                "CONTAINERS_REGISTRIES_CONF": str(self.base / "registries.conf")}
 
     def podman_argv(self, *args: str) -> list[str]:
         return ["podman", "--root", str(self.base / "root"), "--runroot",

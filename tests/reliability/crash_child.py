@@ -53,6 +53,7 @@ remediations:
     after: 1
     verify: {{within: 3s}}
     start_period: 0s
+    backend: command
     command: [{py}, {ufw}, {rules}, deny, from, "{{ip}}"]
     check_command: [{py}, {ufw}, {rules}, status]
     unblock_command: [{py}, {ufw}, {rules}, delete, deny, from, "{{ip}}"]

@@ -53,11 +53,13 @@ class App:
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/health"
 
-    def run(self, tag: str = "latest") -> None:
-        self.podman.run(self.short, ["sh", "/app/start.sh"], image=f"{self.repo}:{tag}",
+    def run(self, tag: str = "latest", image: str | None = None, **extra: Any) -> None:
+        """Run the app from `repo:tag` (or the reference `image`); `extra`: more of
+        containers.run's keywords (mounts=...)."""
+        self.podman.run(self.short, ["sh", "/app/start.sh"], image=image or f"{self.repo}:{tag}",
                         environment={"PORT": str(self.port), "APP_MODE": "production"},
                         labels={"app": self.short},
-                        restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
+                        restart_policy={"Name": "on-failure", "MaximumRetryCount": 2}, **extra)
 
     def run_watchtower(self) -> None:
         self.podman.run(f"{self.short}-watchtower", ["sleep", "3600"])

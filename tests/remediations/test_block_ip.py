@@ -1,4 +1,5 @@
-"""block_ip through the policy, against a recording stand-in for ufw (no firewall here)."""
+"""block_ip's `command` backend through the policy, against a recording stand-in for ufw
+(tests/peers/fake_ufw.py; the nftables backend is tested for real in test_block_ip_nft.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ remediations:
     after: 1
     verify: {{within: 2s}}
     start_period: 0s
+    backend: command
     command: [{py}, {ufw}, {state}, deny, from, "{{ip}}"]
     check_command: [{py}, {ufw}, {state}, status]
     unblock_command: [{py}, {ufw}, {state}, delete, deny, from, "{{ip}}"]
@@ -84,3 +86,11 @@ def test_dry_run_says_what_it_would_block(tmp_path: Path) -> None:
     w = run(world(tmp_path, **{"mode: auto": "mode: dry-run"}), abuse("45.155.205.7"))
     assert not (tmp_path / "rules").exists()
     assert w.ledger.entries()[0]["reason"] == "would block 45.155.205.7 at the firewall"
+
+
+def test_an_address_that_merely_contains_the_offender_does_not_verify(tmp_path: Path) -> None:
+    # "45.155.205.7" is a substring of "145.155.205.71": the block is not proven by it
+    (tmp_path / "other").write_text("145.155.205.71")
+    w = run(world(tmp_path, **{f"{tmp_path}/rules, status": f"{tmp_path}/other, status"}),
+            abuse("45.155.205.7"))
+    assert w.decisions() == ["acted", "verify_failed"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from watchdog import __version__
+from watchdog.cli import blocks as blocks_cli
 from watchdog.cli import notification as notify_cli
 from watchdog.cli import sandbox as sandbox_cli
 from watchdog.cli import undo as undo_cli
@@ -85,7 +86,8 @@ def parser() -> argparse.ArgumentParser:
                             help="the running daemon's probes, incidents and lease")
     status.add_argument("--url", help="the daemon's listener (default: watchdog.listen)")
     status.add_argument("--format", choices=("text", "json"), default="text")
-    top.set_defaults(handlers=notify_cli.add_parsers(sub, common))
+    top.set_defaults(handlers={**notify_cli.add_parsers(sub, common),
+                              **blocks_cli.add_parsers(sub, common)})
     return top
 
 
