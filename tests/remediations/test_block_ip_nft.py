@@ -112,11 +112,14 @@ def test_a_restart_neither_loses_nor_duplicates_a_block(tmp_path: Path, lab: Net
 
 def test_undo_unblocks_the_journaled_plans_addresses(tmp_path: Path, lab: NetLab) -> None:
     w = act(world(tmp_path, lab), abuse(ABUSER), "access-log")
-    [row] = w.store.query("SELECT plan FROM remediation_actions")
+    [row] = w.store.query("SELECT id, plan FROM remediation_actions")
+    path = str(tmp_path / "watchdog.yaml")
+    undone = cli("undo", str(row["id"]), "--config", path)  # the operator's command
+    assert (undone.returncode, undone.stdout) == (
+        0, f"action #{row['id']} undone: unblocked {ABUSER}\n"), undone.stderr
+    assert lab.reaches(ABUSER) and elements(lab) == []
     recorded = json.loads(row["plan"])
     plan = Plan(w.action.target, recorded["summary"], recorded["detail"])
-    assert asyncio.run(w.action.undo(plan)) == f"unblocked {ABUSER}"
-    assert lab.reaches(ABUSER) and elements(lab) == []
     assert asyncio.run(w.action.undo(plan)) == \
         f"{ABUSER} no longer blocked (expired or removed)"
 
