@@ -26,6 +26,7 @@ from watchdog.notification.models import MaintenanceWindow, NotifyConfig
 from watchdog.notification.models import cross_check as notify_cross_check
 from watchdog.pipeline.probe import ProbeRegistry
 from watchdog.remediation.contract import RemediationRegistry
+from watchdog.runtime import yamlloader
 from watchdog.runtime.config_models import (
     EscalateRule,
     ProbeCommon,
@@ -127,6 +128,7 @@ class _Loader:
         self.problems: list[ConfigProblem] = []
         self._env_file: dict[str, str] | None = None
         self._env_file_error: str | None = None
+        self._unset: set[str] = set()  # keys with an unset ${VAR}: reported once, as that
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(ConfigProblem(self.file, key, message))
@@ -144,7 +146,7 @@ class _Loader:
             what = f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})"
             raise ConfigError([ConfigProblem(self.file, "", what)]) from exc
         try:
-            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+            data = yamlloader.load(text)
         except yaml.YAMLError as exc:
             raise ConfigError([ConfigProblem(self.file, _yaml_where(exc), _yaml_what(exc))]) \
                 from exc
@@ -178,6 +180,7 @@ class _Loader:
         where = f" ({self._env_file_error})" if self._env_file_error else \
             " nor in the env_file" if self._env_file is not None else ""
         self.problem(key, f"variable ${{{name}}} is not set in the environment{where}")
+        self._unset.add(key)
         return ""
 
     def load_env_file(self, raw_settings: Mapping[str, Any]) -> None:
@@ -236,8 +239,9 @@ class _Loader:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            for problem in _problems(exc, key, allowed or list(model.model_fields)):
-                self.problem(*problem)
+            for where, message in _problems(exc, key, allowed or list(model.model_fields)):
+                if where not in self._unset:
+                    self.problem(where, message)
             return None
 
     def plugins(self, section: dict[str, Any], key: str, common_model: type[Strict],
@@ -342,37 +346,6 @@ class _References:
         configured = getattr(probe_type, "configured_causes", None)
         causes = configured(spec.params) if configured is not None else probe_type.causes
         return frozenset(causes)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans that rejects a key given twice in one mapping.
-
-    YAML 1.1 reads `on`, `off`, `yes`, `no` as booleans: `on: [probe]` would become
-    `True: [probe]` and `mode: off` would become `mode: false`. Only true/false are booleans.
-    """
-
-
-_UniqueKeyLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"))
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} appears twice", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _yaml_where(exc: yaml.YAMLError) -> str:
