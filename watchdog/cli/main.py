@@ -1,4 +1,4 @@
-"""Command line: run, check, validate, unit-drop-in, incidents, status.
+"""Command line: the daemon (`run`) and every operator command, one subparser each.
 
 One exit-code table for every command (README "Exit codes"); `check`'s follow the Nagios
 plugin convention: 0 all ok, 1 the worst finding is in the lower half of the severity
@@ -45,10 +45,20 @@ from watchdog.runtime.config import (
 from watchdog.runtime.logsetup import setup_logging
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+DESCRIPTION = "Watch the services the runbook covers: probes, incident tracking,\n" \
+    "notifications and guarded remediation. Each command below has its own --help."
+EPILOG = """\
+exit codes (every command): 0 ok; 1 not found in the state (an incident or silence id),
+  or `validate` on a bad config; 3 a usage error, a config error, an unusable state or an
+  unreachable daemon. `check` follows the Nagios plugin convention: 0 ok, 1 warning
+  (Sev3/Sev4), 2 critical (Sev1/Sev2), 3 unknown.
+"""
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="runbook-watchdog", description=__doc__.split("\n")[0])
+    top = argparse.ArgumentParser(prog="runbook-watchdog", description=DESCRIPTION,
+                                  epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"runbook-watchdog {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="config file (default: "
@@ -215,16 +225,14 @@ def _incident_line(i: Incident, parent: int | None = None) -> str:
 
 
 def cmd_remediations(args: argparse.Namespace, path: Path) -> int:
-    from watchdog.cli.remediation import remediation_rows
+    from watchdog.cli.remediation import remediation_line, remediation_rows
 
     rows = remediation_rows(load_config(path))
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        state = "QUARANTINED" if r["quarantined"] else f"budget used {r['budget']}"
-        print(f"{r['remediation']:28} {r['mode']:8} {r['target']:24} {state:18} "
-              f"{r['last'] or '-'}: {scrub(str(r['last_reason'] or ''))}")
+        print(remediation_line(r))
     return 0
 
 
