@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from watchdog import __version__
+from watchdog.cli import example as example_cli
 from watchdog.cli import notification as notify_cli
 from watchdog.cli import sandbox as sandbox_cli
 from watchdog.cli.state import existing_state
@@ -48,6 +49,10 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 DESCRIPTION = "Watch the services the runbook covers: probes, incident tracking,\n" \
     "notifications and guarded remediation. Each command below has its own --help."
 EPILOG = """\
+the config file: --config PATH, else $RUNBOOK_WATCHDOG_CONFIG, else
+  /etc/runbook-watchdog/watchdog.yaml, else ./config/watchdog.yaml (relative to the current
+  directory). `runbook-watchdog example-config` prints the bundled example.
+
 exit codes (every command): 0 ok; 1 not found in the state (an incident or silence id),
   or `validate` on a bad config; 3 a usage error, a config error, an unusable state or an
   unreachable daemon. `check` follows the Nagios plugin convention: 0 ok, 1 warning
@@ -62,8 +67,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"runbook-watchdog {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="config file (default: "
-                        "$RUNBOOK_WATCHDOG_CONFIG, /etc/runbook-watchdog/watchdog.yaml, "
-                        "config/watchdog.yaml)")
+                        "$RUNBOOK_WATCHDOG_CONFIG, else /etc/runbook-watchdog/watchdog.yaml, "
+                        "else ./config/watchdog.yaml in the current directory)")
     common.add_argument("--log-format", choices=("text", "json"), default="text")
     common.add_argument("--log-level", default="INFO")
     sub = top.add_subparsers(dest="command", required=True)
@@ -93,7 +98,8 @@ def parser() -> argparse.ArgumentParser:
                             help="the running daemon's probes, incidents and lease")
     status.add_argument("--url", help="the daemon's listener (default: watchdog.listen)")
     status.add_argument("--format", choices=("text", "json"), default="text")
-    top.set_defaults(handlers=notify_cli.add_parsers(sub, common))
+    top.set_defaults(handlers={**notify_cli.add_parsers(sub, common),
+                               **example_cli.add_parsers(sub, common)})
     return top
 
 
@@ -113,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args, path))
     except ConfigMissing as exc:
         how = "" if args.config else f" (from ${ENV_CONFIG})" if os.environ.get(ENV_CONFIG) \
-            else f" (no --config, ${ENV_CONFIG} unset, {DEFAULT_PATHS[0]} absent)"
+            else f" (no --config, ${ENV_CONFIG} unset, {DEFAULT_PATHS[0]} absent; " \
+            "`runbook-watchdog example-config` prints a config to start from)"
         sys.stderr.write(f"runbook-watchdog: the config file {exc.path} does not exist{how}\n")
         return UNKNOWN if args.command != "validate" else 1
     except ConfigError as exc:

@@ -36,7 +36,9 @@ from watchdog.runtime.config_models import (
     WatchdogSettings,
 )
 
-DEFAULT_PATHS = (Path("/etc/runbook-watchdog/watchdog.yaml"),)
+# Looked for in this order when neither --config nor $RUNBOOK_WATCHDOG_CONFIG names a file;
+# the second is relative to the current directory (a checkout, `make run`).
+DEFAULT_PATHS = (Path("/etc/runbook-watchdog/watchdog.yaml"), Path("config/watchdog.yaml"))
 ENV_CONFIG = "RUNBOOK_WATCHDOG_CONFIG"
 _VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\})")
 M = TypeVar("M", bound=BaseModel)
@@ -92,14 +94,14 @@ class _Maintenance(Strict):
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """$RUNBOOK_WATCHDOG_CONFIG, else /etc/runbook-watchdog/watchdog.yaml, else the checkout's."""
+    """$RUNBOOK_WATCHDOG_CONFIG, else the first of DEFAULT_PATHS that exists, else the last
+    (./config/watchdog.yaml), absolute so that errors name the folder it was looked for in.
+    Never a path inside the installed package: that is the example (`example-config`)."""
     env = os.environ if environ is None else environ
     if env.get(ENV_CONFIG):
         return Path(env[ENV_CONFIG])
-    for candidate in DEFAULT_PATHS:
-        if candidate.exists():
-            return candidate
-    return Path(__file__).resolve().parents[2] / "config" / "watchdog.yaml"
+    found = next((p for p in DEFAULT_PATHS if p.exists()), DEFAULT_PATHS[-1])
+    return Path.cwd() / found
 
 
 def load_config(
