@@ -23,6 +23,8 @@ from typing import Any
 from watchdog import __version__
 from watchdog.cli import example as example_cli
 from watchdog.cli import notification as notify_cli
+from watchdog.cli import notify_test as notify_test_cli
+from watchdog.cli import resolve as resolve_cli
 from watchdog.cli import sandbox as sandbox_cli
 from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
@@ -99,7 +101,9 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--url", help="the daemon's listener (default: watchdog.listen)")
     status.add_argument("--format", choices=("text", "json"), default="text")
     top.set_defaults(handlers={**notify_cli.add_parsers(sub, common),
-                               **example_cli.add_parsers(sub, common)})
+                               **example_cli.add_parsers(sub, common),
+                               **notify_test_cli.add_parsers(sub, common),
+                               **resolve_cli.add_parsers(sub, common)})
     return top
 
 
