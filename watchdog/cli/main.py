@@ -216,10 +216,12 @@ def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_status(args: argparse.Namespace, path: Path) -> int:
-    from watchdog.cli.status import fetch_status, listener_url
+    from watchdog.cli.status import client_options, fetch_status, listener_url
     from watchdog.runtime.statusview import render_table
 
-    status = fetch_status(args.url or listener_url(load_config(path).watchdog))
+    config = load_config(path)
+    status = fetch_status(args.url or listener_url(config.watchdog, config.web),
+                          **client_options(config.web, os.environ))
     print(json.dumps(status, indent=2) if args.format == "json" else render_table(status),
           end="" if args.format == "text" else "\n")
     return 0

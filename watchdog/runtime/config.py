@@ -35,6 +35,7 @@ from watchdog.runtime.config_models import (
     Strict,
     WatchdogSettings,
 )
+from watchdog.runtime.webconfig import WebConfig, load_web_config
 
 # Looked for in this order when neither --config nor $RUNBOOK_WATCHDOG_CONFIG names a file;
 # the second is relative to the current directory (a checkout, `make run`).
@@ -78,6 +79,7 @@ class Config:
     secrets: tuple[str, ...] = field(default=(), repr=False)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    web: WebConfig | None = None  # watchdog.web_config_file, read and checked
 
 
 class _RootKeys(Strict):
@@ -220,6 +222,7 @@ class _Loader:
         windows = self.validate(_Maintenance, {"maintenance": data.get("maintenance") or []}, "")
         if settings is None or severity is None or notify is None or windows is None:
             return None
+        web = self.web_config(settings.web_config_file)
         # A probe given but not loaded has had its problem reported: references to it are not.
         declared = {str(name) for name in data.get("probes") or {}} \
             if isinstance(data.get("probes"), dict) else set()
@@ -234,7 +237,14 @@ class _Loader:
         secrets = collect_secrets([settings, notify, *(s.params for s in probes.values()),
                                    *(s.params for s in rems.values())])
         return Config(path, settings, severity, probes, rems, secrets=tuple(secrets),
-                      notify=notify, maintenance=windows.maintenance)
+                      notify=notify, maintenance=windows.maintenance, web=web)
+
+    def web_config(self, path: Path | None) -> WebConfig | None:
+        if path is None:
+            return None
+        web, problems = load_web_config(path)
+        self.problems += problems
+        return web
 
     def validate(self, model: type[M], data: Any, key: str,
                  allowed: list[str] | None = None) -> M | None:

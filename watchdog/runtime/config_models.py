@@ -98,6 +98,7 @@ class WatchdogSettings(Strict):
     """The `watchdog:` section: process-wide settings."""
 
     listen: str = "127.0.0.1:9877"
+    web_config_file: Path | None = None  # exporter-toolkit format: TLS, basic auth (webconfig.py)
     state_dir: Path = Path("/var/lib/runbook-watchdog")
     env_file: Path | None = None
     docker_url: Url | None = None
