@@ -3,9 +3,10 @@
 One exit-code table for every command (README "Exit codes"); `check`'s follow the Nagios
 plugin convention: 0 all ok, 1 the worst finding is in the lower half of the severity
 matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2), 3 unknown (a probe could not tell).
-Every command: 1 for "not found in the state" (an incident or silence id) and for
-`validate` on a bad config; 3 for a usage error (argparse's, an unknown name, a bad value:
-UsageError), a config error, an unusable state or an unreachable daemon.
+Every command: 1 for "not found in the state" (an incident or silence id, an incident
+`resolve` finds already resolved), for `validate` on a bad config and for a remediation or
+a `notify-test` channel that did not succeed; 3 for a usage error (argparse's, an unknown
+name, a bad value: UsageError), a config error, an unusable state or an unreachable daemon.
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ the config file: --config PATH, else $RUNBOOK_WATCHDOG_CONFIG, else
   /etc/runbook-watchdog/watchdog.yaml, else ./config/watchdog.yaml (relative to the current
   directory). `runbook-watchdog example-config` prints the bundled example.
 
-exit codes (every command): 0 ok; 1 not found in the state (an incident or silence id),
-  or `validate` on a bad config; 3 a usage error, a config error, an unusable state or an
-  unreachable daemon. `check` follows the Nagios plugin convention: 0 ok, 1 warning
-  (Sev3/Sev4), 2 critical (Sev1/Sev2), 3 unknown.
+exit codes (every command; README "Exit codes"): 0 ok; 1 a negative answer: not found in
+  the state (an incident or silence id), `validate` on a bad config, a remediation or a
+  notify-test channel that did not succeed; 3 a usage error, a config error, an unusable
+  state or an unreachable daemon. `check` follows the Nagios plugin convention: 0 ok,
+  1 warning (Sev3/Sev4), 2 critical (Sev1/Sev2), 3 unknown.
 """
 
 
