@@ -25,6 +25,7 @@ from pydantic import Field, SecretStr, model_validator
 from probes._retry import http_transient, retry_once
 from probes._tls import client_context, days_left
 from watchdog.common.durations import Duration
+from watchdog.common.urls import HttpUrl
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
@@ -47,7 +48,7 @@ _MISSING = object()
 
 
 class HttpParams(ProbeParams):
-    url: str
+    url: HttpUrl
     method: str = "GET"
     expect_status: list[int] = Field(default_factory=lambda: list(range(200, 300)))
     headers: dict[str, str] = Field(default_factory=dict)

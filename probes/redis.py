@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeout
 
 from probes._hints import env_file, fill_all
 from probes._retry import retry_once
+from watchdog.common.urls import Url
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
@@ -53,7 +54,7 @@ HINTS = {
 
 
 class RedisParams(ProbeParams):
-    url: str = "redis://127.0.0.1:6379/0"
+    url: Url = "redis://127.0.0.1:6379/0"
     password: SecretStr | None = None
     # SET with a TTL on a key of the watchdog's own: the only way to see writes rejected.
     write_check: bool = True

@@ -31,6 +31,7 @@ from pydantic import Field, SecretStr
 
 from watchdog.common.clock import Clock
 from watchdog.common.durations import Duration, format_duration
+from watchdog.common.urls import HttpUrl
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.observation import Observation, failed, ok, unknown
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
@@ -52,7 +53,7 @@ _RETRY_LIMIT = 3  # 429s answered in one run before giving up, even with time le
 
 
 class SentryParams(ProbeParams):
-    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")] = "https://sentry.io"
+    url: HttpUrl = "https://sentry.io"
     token: Annotated[SecretStr, Field(min_length=1)]
     organization: Annotated[str, Field(min_length=1)]
     project: Annotated[str, Field(min_length=1)]

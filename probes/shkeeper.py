@@ -26,6 +26,7 @@ from probes._hints import env_file, fill_all
 from probes._mongo import bounded_client, mongo_cause
 from probes._retry import http_transient, retry_once
 from watchdog.common.durations import Duration
+from watchdog.common.urls import HttpUrl
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
@@ -57,7 +58,7 @@ class StuckPayments(ProbeParams):
 
 
 class ShkeeperParams(ProbeParams):
-    url: str
+    url: HttpUrl
     api_key: SecretStr
     # A 2xx JSON body whose "status" is not one of these is a bad_response.
     ok_statuses: list[str] = Field(default_factory=lambda: ["success", "ok"])

@@ -120,3 +120,15 @@ def probe(url: str, **keys: Any) -> dict[str, Any]:
     base = {"type": "http", "url": url, "interval": "300ms", "timeout": "200ms",
             "fail_after": 1, "recover_after": 1}
     return base | keys
+
+
+def receiver_channels(receiver: Receiver, smtp_port: int, token: str) -> dict[str, object]:
+    """A channel of each kind a Receiver or aiosmtpd takes: webhook, Slack, Telegram, email."""
+    return {
+        "hook": {"type": "webhook", "url": receiver.url("/hook")},
+        "slack": {"type": "slack", "url": receiver.url("/slack")},
+        "telegram": {"type": "telegram", "bot_token": token, "chat_id": "-100",
+                     "api_url": receiver.url("")},
+        "mail": {"type": "email", "host": "127.0.0.1", "port": smtp_port,
+                 "sender": "watchdog@example.test", "to": ["oncall@example.test"]},
+    }

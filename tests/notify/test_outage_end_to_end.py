@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.notify.conftest import Alertmanager, Mailbox, Watchdog, probe
+from tests.notify.conftest import Alertmanager, Mailbox, Watchdog, probe, receiver_channels
 from tests.peers.receiver import Receiver
 from tests.support import Daemon, HttpPeer, wait_for
 
@@ -26,12 +26,7 @@ def _config(peers: dict[str, HttpPeer], receiver: Receiver, smtp_port: int,
                                     depends_on=["mongodb"]),
         },
         "notify": {"check_every": "200ms", "retry_after": "500ms", "channels": {
-            "hook": {"type": "webhook", "url": receiver.url("/hook")},
-            "slack": {"type": "slack", "url": receiver.url("/slack")},
-            "telegram": {"type": "telegram", "bot_token": TOKEN, "chat_id": "-100",
-                         "api_url": receiver.url("")},
-            "mail": {"type": "email", "host": "127.0.0.1", "port": smtp_port,
-                     "sender": "watchdog@example.test", "to": ["oncall@example.test"]},
+            **receiver_channels(receiver, smtp_port, TOKEN),
             "am": {"type": "alertmanager", "url": am.url, "resend_every": "1s"},
         }},
     }

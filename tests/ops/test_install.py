@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.ops.conftest import tool
-from tests.support import ROOT
+from tests.support import ROOT, daemon_env
 
 SCRIPT = ROOT / "scripts" / "install.sh"
 PREFIX = "/opt/runbook-watchdog"
@@ -45,6 +45,39 @@ def test_install_lays_out_venv_config_state_and_unit(root: Path) -> None:
     unit = root / "etc" / "systemd" / "system" / "runbook-watchdog.service"
     assert unit.read_text() == (ROOT / "systemd" / "runbook-watchdog.service").read_text()
     assert (root / PREFIX.lstrip("/") / "share" / "docs" / "install.md").exists()
+
+
+def installed(root: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The command of the non-editable install (`pip install SOURCE` into the venv)."""
+    exe = root / PREFIX.lstrip("/") / "venv" / "bin" / "runbook-watchdog"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, env=daemon_env(**env), check=False)
+
+
+def test_the_installed_command_looks_for_its_config_where_help_says(
+        root: Path, tmp_path: Path) -> None:
+    """Issue 18 item 2: it looked for site-packages/config/watchdog.yaml."""
+    missing = installed(root, "validate", cwd=tmp_path)
+    assert (missing.returncode, missing.stderr) == (1, (
+        f"runbook-watchdog: the config file {tmp_path}/config/watchdog.yaml does not exist "
+        "(no --config, $RUNBOOK_WATCHDOG_CONFIG unset, /etc/runbook-watchdog/watchdog.yaml "
+        "absent; `runbook-watchdog example-config` prints a config to start from)\n"))
+    example = installed(root, "example-config", cwd=tmp_path)
+    assert example.returncode == 0, example.stderr
+    assert example.stdout == (ROOT / "config" / "watchdog.yaml").read_text()
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "watchdog.yaml").write_text(example.stdout)
+    found = installed(root, "validate", cwd=tmp_path)
+    assert found.stdout.startswith(f"{tmp_path}/config/watchdog.yaml: valid ("), found.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    via_env = installed(root, "validate", cwd=elsewhere,
+                        RUNBOOK_WATCHDOG_CONFIG=str(tmp_path / "config" / "watchdog.yaml"))
+    assert via_env.stdout.startswith(f"{tmp_path}/config/watchdog.yaml: valid ("), \
+        via_env.stderr
+    assert "$RUNBOOK_WATCHDOG_CONFIG, else /etc/runbook-watchdog/watchdog.yaml, else " \
+           "./config/watchdog.yaml" in " ".join(installed(root, "validate", "--help",
+                                                          cwd=tmp_path).stdout.split())
 
 
 def test_install_writes_the_sandbox_drop_in_and_creates_the_evidence_directory(

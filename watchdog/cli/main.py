@@ -1,11 +1,12 @@
-"""Command line: run, check, validate, unit-drop-in, incidents, status.
+"""Command line: the daemon (`run`) and every operator command, one subparser each.
 
 One exit-code table for every command (README "Exit codes"); `check`'s follow the Nagios
 plugin convention: 0 all ok, 1 the worst finding is in the lower half of the severity
 matrix (Sev3/Sev4), 2 in the upper half (Sev1/Sev2), 3 unknown (a probe could not tell).
-Every command: 1 for "not found in the state" (an incident or silence id) and for
-`validate` on a bad config; 3 for a usage error (argparse's, an unknown name, a bad value:
-UsageError), a config error, an unusable state or an unreachable daemon.
+Every command: 1 for "not found in the state" (an incident or silence id, an incident
+`resolve` finds already resolved), for `validate` on a bad config and for a remediation or
+a `notify-test` channel that did not succeed; 3 for a usage error (argparse's, an unknown
+name, a bad value: UsageError), a config error, an unusable state or an unreachable daemon.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from typing import Any
 
 from watchdog import __version__
 from watchdog.cli import blocks as blocks_cli
+from watchdog.cli import example as example_cli
 from watchdog.cli import notification as notify_cli
+from watchdog.cli import notify_test as notify_test_cli
+from watchdog.cli import resolve as resolve_cli
 from watchdog.cli import sandbox as sandbox_cli
 from watchdog.cli import undo as undo_cli
 from watchdog.cli.state import existing_state
@@ -47,15 +51,30 @@ from watchdog.runtime.config import (
 from watchdog.runtime.logsetup import setup_logging
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+DESCRIPTION = "Watch the services the runbook covers: probes, incident tracking,\n" \
+    "notifications and guarded remediation. Each command below has its own --help."
+EPILOG = """\
+the config file: --config PATH, else $RUNBOOK_WATCHDOG_CONFIG, else
+  /etc/runbook-watchdog/watchdog.yaml, else ./config/watchdog.yaml (relative to the current
+  directory). `runbook-watchdog example-config` prints the bundled example.
+
+exit codes (every command; README "Exit codes"): 0 ok; 1 a negative answer: not found in
+  the state (an incident or silence id), `validate` on a bad config, a remediation or a
+  notify-test channel that did not succeed; 3 a usage error, a config error, an unusable
+  state or an unreachable daemon. `check` follows the Nagios plugin convention: 0 ok,
+  1 warning (Sev3/Sev4), 2 critical (Sev1/Sev2), 3 unknown.
+"""
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="runbook-watchdog", description=__doc__.split("\n")[0])
+    top = argparse.ArgumentParser(prog="runbook-watchdog", description=DESCRIPTION,
+                                  epilog=EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"runbook-watchdog {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, help="config file (default: "
-                        "$RUNBOOK_WATCHDOG_CONFIG, /etc/runbook-watchdog/watchdog.yaml, "
-                        "config/watchdog.yaml)")
+                        "$RUNBOOK_WATCHDOG_CONFIG, else /etc/runbook-watchdog/watchdog.yaml, "
+                        "else ./config/watchdog.yaml in the current directory)")
     common.add_argument("--log-format", choices=("text", "json"), default="text")
     common.add_argument("--log-level", default="INFO")
     sub = top.add_subparsers(dest="command", required=True)
@@ -87,7 +106,10 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--url", help="the daemon's listener (default: watchdog.listen)")
     status.add_argument("--format", choices=("text", "json"), default="text")
     top.set_defaults(handlers={**notify_cli.add_parsers(sub, common),
-                              **blocks_cli.add_parsers(sub, common)})
+                              **blocks_cli.add_parsers(sub, common),
+                              **example_cli.add_parsers(sub, common),
+                              **notify_test_cli.add_parsers(sub, common),
+                              **resolve_cli.add_parsers(sub, common)})
     return top
 
 
@@ -107,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args, path))
     except ConfigMissing as exc:
         how = "" if args.config else f" (from ${ENV_CONFIG})" if os.environ.get(ENV_CONFIG) \
-            else f" (no --config, ${ENV_CONFIG} unset, {DEFAULT_PATHS[0]} absent)"
+            else f" (no --config, ${ENV_CONFIG} unset, {DEFAULT_PATHS[0]} absent; " \
+            "`runbook-watchdog example-config` prints a config to start from)"
         sys.stderr.write(f"runbook-watchdog: the config file {exc.path} does not exist{how}\n")
         return UNKNOWN if args.command != "validate" else 1
     except ConfigError as exc:
@@ -199,10 +222,12 @@ def cmd_incidents(args: argparse.Namespace, path: Path) -> int:
 
 
 def cmd_status(args: argparse.Namespace, path: Path) -> int:
-    from watchdog.cli.status import fetch_status, listener_url
+    from watchdog.cli.status import client_options, fetch_status, listener_url
     from watchdog.runtime.statusview import render_table
 
-    status = fetch_status(args.url or listener_url(load_config(path).watchdog))
+    config = load_config(path)
+    status = fetch_status(args.url or listener_url(config.watchdog, config.web),
+                          **client_options(config.web, os.environ))
     print(json.dumps(status, indent=2) if args.format == "json" else render_table(status),
           end="" if args.format == "text" else "\n")
     return 0
@@ -219,17 +244,14 @@ def _incident_line(i: Incident, parent: int | None = None) -> str:
 
 
 def cmd_remediations(args: argparse.Namespace, path: Path) -> int:
-    from watchdog.cli.remediation import remediation_rows
+    from watchdog.cli.remediation import remediation_line, remediation_rows
 
     rows = remediation_rows(load_config(path))
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        state = "QUARANTINED" if r["quarantined"] else f"budget used {r['budget']}"
-        action = f" (action #{r['last_action']})" if r.get("last_action") else ""
-        print(f"{r['remediation']:28} {r['mode']:8} {r['target']:24} {state:18} "
-              f"{r['last'] or '-'}{action}: {scrub(str(r['last_reason'] or ''))}")
+        print(remediation_line(r))
     return 0
 
 

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
 from watchdog.common.errors import unknown_name
+from watchdog.common.secrets import scrub
 from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, Status, unknown
@@ -35,10 +36,39 @@ def action_types() -> RemediationRegistry:
 
 
 def remediation_rows(config: Config) -> list[dict[str, Any]]:
+    """Every configured remediation, in config order: those `off` (never built) and those
+    that could not be built too, with their last journaled decision."""
     ledger = ledger_of(config)
     resources = Resources(config.watchdog, ledger.store, SystemClock())
     built = build_remediations(config, resources, action_types(), lambda _: None)
-    return budget_rows(ledger, built, resources.clock.time())
+    rows = {row["remediation"]: row for row in budget_rows(ledger, built,
+                                                           resources.clock.time())}
+    return [rows.get(name) or _unbuilt_row(ledger, name, spec.common.mode)
+            for name, spec in config.remediations.items()]
+
+
+def _unbuilt_row(ledger: Ledger, name: str, mode: str) -> dict[str, Any]:
+    last = ledger.last_outcome(name) or {}
+    why = "off: never acts" if mode == "off" else "could not be built (see the log)"
+    return {"remediation": name, "mode": mode, "target": None, "budget": None,
+            "budget_per": None, "attempts": 0, "quarantined": False, "not_built": why,
+            "last": last.get("decision"), "last_reason": last.get("reason"),
+            "last_action": last.get("action_id")}
+
+
+def remediation_line(row: dict[str, Any]) -> str:
+    """One line of `remediations`: name, mode, target, budget (or why it never acts), last."""
+    if row.get("not_built"):
+        state = str(row["not_built"])
+    elif row["quarantined"]:
+        state = "QUARANTINED"
+    else:
+        state = f"budget used {row['budget']}"
+        if row["budget_per"] == "incident":
+            state += f" per incident ({row['attempts']} in the window)"
+    action = f" (action #{row['last_action']})" if row.get("last_action") else ""
+    return f"{row['remediation']:28} {row['mode']:8} {row['target'] or '-':24} {state:18} " \
+           f"{row['last'] or '-'}{action}: {scrub(str(row['last_reason'] or ''))}"
 
 
 def reset_target(config: Config, target: str, where: object) -> bool:

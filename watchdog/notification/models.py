@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from watchdog.common.durations import Duration
+from watchdog.common.urls import HttpUrl, SecretUrl
 from watchdog.notification.cron import Cron, parse_cron
 from watchdog.runtime.config_models import SeverityConfig, Strict
 
@@ -25,21 +26,21 @@ class ChannelBase(Strict):
 
 class WebhookChannel(ChannelBase):
     type: Literal["webhook"]
-    url: SecretStr  # webhook URLs often carry a token
+    url: SecretUrl  # webhook URLs often carry a token
     headers: dict[str, str] = Field(default_factory=dict)
     secret_headers: dict[str, SecretStr] = Field(default_factory=dict)
 
 
 class SlackChannel(ChannelBase):
     type: Literal["slack"]
-    url: SecretStr  # an incoming-webhook URL is itself the credential
+    url: SecretUrl  # an incoming-webhook URL is itself the credential
 
 
 class TelegramChannel(ChannelBase):
     type: Literal["telegram"]
     bot_token: SecretStr
     chat_id: str
-    api_url: str = "https://api.telegram.org"
+    api_url: HttpUrl = "https://api.telegram.org"
 
 
 class EmailChannel(ChannelBase):
@@ -62,7 +63,7 @@ class EmailChannel(ChannelBase):
 
 class AlertmanagerChannel(ChannelBase):
     type: Literal["alertmanager"]
-    url: str  # base URL, e.g. http://127.0.0.1:9093
+    url: HttpUrl  # base URL, e.g. http://127.0.0.1:9093
     resend_every: Duration = 60.0  # active alerts are re-posted so Alertmanager keeps them
     labels: dict[str, str] = Field(default_factory=dict)  # extra labels (e.g. instance)
 

@@ -7,6 +7,7 @@ leaves root cause and follow-ups for people, after the runbook's post-mortem tem
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -91,12 +92,12 @@ def _actions(book: IncidentBook, incident_id: int) -> list[str]:
 def remediation_actions(store: StateStore, incident_id: int) -> list[dict[str, Any]]:
     """The remediation stage's actions for this incident (none if it never ran here)."""
     try:
-        rows = store.query("SELECT remediation, target, mode, state, outcome, started_at "
-                           "FROM remediation_actions WHERE incident_id = ? ORDER BY id",
+        rows = store.query("SELECT remediation, target, mode, state, outcome, started_at, "
+                           "plan FROM remediation_actions WHERE incident_id = ? ORDER BY id",
                            (incident_id,))
     except StateError:
         return []
-    return [dict(r) for r in rows]
+    return [{**dict(r), "plan": json.loads(r["plan"])} for r in rows]
 
 
 def describe_action(action: dict[str, Any]) -> str:
@@ -106,8 +107,18 @@ def describe_action(action: dict[str, Any]) -> str:
 
 
 def _evidence(book: IncidentBook, incident_id: int) -> list[str]:
-    rows = [e for e in book.events(incident_id) if e["kind"] == "evidence"]
-    return [f"- `{e['summary']}`" for e in rows] or ["- none recorded"]
+    """Where evidence was saved: the actions for this incident whose plan names a `dir`
+    and the `files` written there (capture_evidence journals its folder so)."""
+    lines = []
+    for action in remediation_actions(book.store, incident_id):
+        detail = action["plan"].get("detail") or {}
+        if not isinstance(detail, dict) or "dir" not in detail or "files" not in detail:
+            continue
+        files = ", ".join(str(f) for f in detail["files"])
+        outcome = f" — {scrub(action['outcome'])}" if action["outcome"] else ""
+        lines.append(f"- `{detail['dir']}` ({action['remediation']}, {action['state']}"
+                     f"{outcome}): {files}")
+    return lines or ["- none recorded"]
 
 
 def _children(store: StateStore, incident_id: int) -> list[tuple[int, str]]:

@@ -18,6 +18,7 @@ import httpx
 
 from watchdog.common.clock import Clock
 from watchdog.common.state import StateStore
+from watchdog.notification import resolutions
 from watchdog.notification.announcer import Announcer
 from watchdog.notification.channels import Sender, build_sender
 from watchdog.notification.decoration import decorate_status
@@ -47,6 +48,7 @@ class NotificationStage:
         self.engine = engine
         self.clock = clock
         self.db = NotifyStore(store)
+        store.ensure_schema(resolutions.SCHEMA)
         self.flaps = FlapTracker()
         self.dispatcher = Dispatcher(self.db, clock, config.notify.retry_after, self.skip_reason)
         self._http: httpx.AsyncClient | None = None
@@ -82,6 +84,7 @@ class NotificationStage:
         "started" would wait for the first tick, and be lost for good if the incident
         resolved before it; a lost "resolved" would never be sent at all.
         """
+        self._apply_resolutions(self.clock.time())  # before: they are resolved without message
         for incident_id in self.db.resolved_without_message():
             incident = self.engine.book.get(incident_id)
             if incident is not None:
@@ -161,6 +164,17 @@ class NotificationStage:
             return None
         return draft_path(self.config.watchdog.state_dir, incident.id)
 
+    def _apply_resolutions(self, now: float) -> None:
+        """`runbook-watchdog resolve` closed these in the database: forget the probe's
+        track (it starts afresh) and say "resolved" as for any other resolution."""
+        for done in resolutions.pending(self.store):
+            self.engine.tracks.pop(done.probe, None)
+            incident = self.engine.book.get(done.incident_id)
+            if incident is not None:
+                log.info("incident %d resolved by an operator: %s", incident.id, done.reason)
+                self._resolved(incident, now)
+            resolutions.applied(self.store, done.incident_id, now)
+
     # -- flapping -------------------------------------------------------------------------
     def _flapped(self, incident: Incident, now: float) -> bool:
         """Record an open/resolve; True when it just started flapping (one notice instead)."""
@@ -190,7 +204,9 @@ class NotificationStage:
                 log.exception("notification housekeeping failed")  # try again next tick
 
     def tick(self, now: float) -> None:
-        """Settled flapping, silences expired on unannounced incidents, reminders, re-sends."""
+        """Operators' resolutions, settled flapping, silences expired on unannounced
+        incidents, reminders, re-sends."""
+        self._apply_resolutions(now)
         self._announce_settled(now)
         if self.config.notify.channels:
             self.follow_ups.run(now)

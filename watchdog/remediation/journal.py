@@ -194,6 +194,14 @@ class Ledger:
             (since, *states, *exclude))
         return int(rows[0]["n"])
 
+    def incident_targets(self, target: str, since: float) -> list[str]:
+        """The per-incident keys (`TARGET#incident-N`) of `target` acted on since `since`."""
+        prefix = f"{target}#incident-"
+        rows = self.store.query("SELECT DISTINCT target FROM remediation_actions WHERE "
+                                "substr(target, 1, ?) = ? AND started_at >= ?",
+                                (len(prefix), prefix, since))
+        return [str(r["target"]) for r in rows]
+
     def last_outcome(self, remediation: str) -> dict[str, Any] | None:
         rows = self.store.query("SELECT decision, reason, at, action_id FROM remediation_journal "
                                 "WHERE remediation = ? ORDER BY id DESC LIMIT 1", (remediation,))

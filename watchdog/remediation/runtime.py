@@ -476,15 +476,24 @@ class Remediator:
 
 def budget_rows(ledger: Ledger, remediations: list[Remediation],
                 now: float) -> list[dict[str, Any]]:
-    """Each remediation's mode, target, budget use, quarantine and last decision."""
+    """Each remediation's mode, target, budget use, quarantine and last decision.
+
+    The budget counts what the budget gate counts: attempts on the target, or for an
+    action fired per incident (evidence) attempts per incident, shown as the most any one
+    incident used, with `budget_per` "incident" and the total in `attempts`."""
     quarantined, rows = ledger.quarantined(), []
     for rem in remediations:
         c = rem.spec.common
-        used = len(ledger.attempts(rem.target, now - c.budget.within, c.mode != "auto"))
+        since, dry_run = now - c.budget.within, c.mode != "auto"
+        keys = [rem.target]  # an operator's run has no incident: it counts per target
+        if _fires_on_open(rem):
+            keys += ledger.incident_targets(rem.target, since)
+        used = [len(ledger.attempts(key, since, dry_run)) for key in keys]
         last = ledger.last_outcome(rem.name) or {}
         rows.append({"remediation": rem.name, "mode": c.mode, "target": rem.target,
-                     "budget": f"{used}/{c.budget.attempts}",
-                     "quarantined": rem.target in quarantined,
+                     "budget": f"{max(used, default=0)}/{c.budget.attempts}",
+                     "budget_per": "incident" if _fires_on_open(rem) else "target",
+                     "attempts": sum(used), "quarantined": rem.target in quarantined,
                      "last": last.get("decision"), "last_reason": last.get("reason"),
                      "last_action": last.get("action_id")})
     return rows

@@ -26,6 +26,7 @@ from watchdog.notification.models import MaintenanceWindow, NotifyConfig
 from watchdog.notification.models import cross_check as notify_cross_check
 from watchdog.pipeline.probe import ProbeRegistry
 from watchdog.remediation.contract import RemediationRegistry
+from watchdog.runtime import yamlloader
 from watchdog.runtime.config_models import (
     EscalateRule,
     ProbeCommon,
@@ -34,8 +35,11 @@ from watchdog.runtime.config_models import (
     Strict,
     WatchdogSettings,
 )
+from watchdog.runtime.webconfig import WebConfig, load_web_config
 
-DEFAULT_PATHS = (Path("/etc/runbook-watchdog/watchdog.yaml"),)
+# Looked for in this order when neither --config nor $RUNBOOK_WATCHDOG_CONFIG names a file;
+# the second is relative to the current directory (a checkout, `make run`).
+DEFAULT_PATHS = (Path("/etc/runbook-watchdog/watchdog.yaml"), Path("config/watchdog.yaml"))
 ENV_CONFIG = "RUNBOOK_WATCHDOG_CONFIG"
 _VAR = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\})")
 M = TypeVar("M", bound=BaseModel)
@@ -75,6 +79,7 @@ class Config:
     secrets: tuple[str, ...] = field(default=(), repr=False)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    web: WebConfig | None = None  # watchdog.web_config_file, read and checked
 
 
 class _RootKeys(Strict):
@@ -91,14 +96,14 @@ class _Maintenance(Strict):
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """$RUNBOOK_WATCHDOG_CONFIG, else /etc/runbook-watchdog/watchdog.yaml, else the checkout's."""
+    """$RUNBOOK_WATCHDOG_CONFIG, else the first of DEFAULT_PATHS that exists, else the last
+    (./config/watchdog.yaml), absolute so that errors name the folder it was looked for in.
+    Never a path inside the installed package: that is the example (`example-config`)."""
     env = os.environ if environ is None else environ
     if env.get(ENV_CONFIG):
         return Path(env[ENV_CONFIG])
-    for candidate in DEFAULT_PATHS:
-        if candidate.exists():
-            return candidate
-    return Path(__file__).resolve().parents[2] / "config" / "watchdog.yaml"
+    found = next((p for p in DEFAULT_PATHS if p.exists()), DEFAULT_PATHS[-1])
+    return Path.cwd() / found
 
 
 def load_config(
@@ -127,6 +132,7 @@ class _Loader:
         self.problems: list[ConfigProblem] = []
         self._env_file: dict[str, str] | None = None
         self._env_file_error: str | None = None
+        self._unset: set[str] = set()  # keys with an unset ${VAR}: reported once, as that
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(ConfigProblem(self.file, key, message))
@@ -144,7 +150,7 @@ class _Loader:
             what = f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})"
             raise ConfigError([ConfigProblem(self.file, "", what)]) from exc
         try:
-            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+            data = yamlloader.load(text)
         except yaml.YAMLError as exc:
             raise ConfigError([ConfigProblem(self.file, _yaml_where(exc), _yaml_what(exc))]) \
                 from exc
@@ -178,6 +184,7 @@ class _Loader:
         where = f" ({self._env_file_error})" if self._env_file_error else \
             " nor in the env_file" if self._env_file is not None else ""
         self.problem(key, f"variable ${{{name}}} is not set in the environment{where}")
+        self._unset.add(key)
         return ""
 
     def load_env_file(self, raw_settings: Mapping[str, Any]) -> None:
@@ -215,6 +222,7 @@ class _Loader:
         windows = self.validate(_Maintenance, {"maintenance": data.get("maintenance") or []}, "")
         if settings is None or severity is None or notify is None or windows is None:
             return None
+        web = self.web_config(settings.web_config_file)
         # A probe given but not loaded has had its problem reported: references to it are not.
         declared = {str(name) for name in data.get("probes") or {}} \
             if isinstance(data.get("probes"), dict) else set()
@@ -229,15 +237,23 @@ class _Loader:
         secrets = collect_secrets([settings, notify, *(s.params for s in probes.values()),
                                    *(s.params for s in rems.values())])
         return Config(path, settings, severity, probes, rems, secrets=tuple(secrets),
-                      notify=notify, maintenance=windows.maintenance)
+                      notify=notify, maintenance=windows.maintenance, web=web)
+
+    def web_config(self, path: Path | None) -> WebConfig | None:
+        if path is None:
+            return None
+        web, problems = load_web_config(path)
+        self.problems += problems
+        return web
 
     def validate(self, model: type[M], data: Any, key: str,
                  allowed: list[str] | None = None) -> M | None:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            for problem in _problems(exc, key, allowed or list(model.model_fields)):
-                self.problem(*problem)
+            for where, message in _problems(exc, key, allowed or list(model.model_fields)):
+                if where not in self._unset:
+                    self.problem(where, message)
             return None
 
     def plugins(self, section: dict[str, Any], key: str, common_model: type[Strict],
@@ -345,37 +361,6 @@ class _References:
         configured = getattr(probe_type, "configured_causes", None)
         causes = configured(spec.params) if configured is not None else probe_type.causes
         return frozenset(causes)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans that rejects a key given twice in one mapping.
-
-    YAML 1.1 reads `on`, `off`, `yes`, `no` as booleans: `on: [probe]` would become
-    `True: [probe]` and `mode: off` would become `mode: false`. Only true/false are booleans.
-    """
-
-
-_UniqueKeyLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"))
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} appears twice", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _yaml_where(exc: yaml.YAMLError) -> str:

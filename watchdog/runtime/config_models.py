@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from watchdog.common.durations import Duration
+from watchdog.common.urls import Url
 
 
 class Strict(BaseModel):
@@ -66,7 +67,7 @@ class LeaseSettings(Strict):
     (watchdog/remediation/lease.py).
     """
 
-    redis_url: str
+    redis_url: Url
     password: SecretStr | None = None
     key: str = "runbook-watchdog:lease"
     ttl: Duration = 30.0
@@ -97,9 +98,10 @@ class WatchdogSettings(Strict):
     """The `watchdog:` section: process-wide settings."""
 
     listen: str = "127.0.0.1:9877"
+    web_config_file: Path | None = None  # exporter-toolkit format: TLS, basic auth (webconfig.py)
     state_dir: Path = Path("/var/lib/runbook-watchdog")
     env_file: Path | None = None
-    docker_url: str | None = None
+    docker_url: Url | None = None
     blocking_workers: Annotated[int, Field(ge=1, le=64)] = 4
     shutdown_grace: Duration = 10.0
     stall_after: Duration = 30.0

@@ -192,7 +192,8 @@ class Daemon:
         source = StatusSource(self.registry, asyncio.get_running_loop(), self.status,
                               self.healthy)
         settings = self.config.watchdog
-        self.listener = HttpListener(settings.listen_host, settings.listen_port, source)
+        self.listener = HttpListener(settings.listen_host, settings.listen_port, source,
+                                     self.config.web)
         self.listener.start()
 
     def _install_signals(self) -> None:
@@ -268,6 +269,8 @@ class Daemon:
         self.config = new
         self.engine.reconfigure(new)
         await self.notifier.reconfigure(new)
+        if self.listener is not None:
+            self.listener.set_web(new.web)
         self._check_sandbox()
         self.remediator = self._remediator()
         self.scheduler = self._scheduler()

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from watchdog.common.errors import WatchdogError
 from watchdog.runtime.statusview import render_html
+from watchdog.runtime.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     timeout = 10  # a slow client cannot hold a thread for long
 
+    def setup(self) -> None:
+        tls = self.server.web.tls if self.server.web is not None else None
+        if tls is not None:  # the handshake in this connection's thread, under its timeout
+            self.request.settimeout(self.timeout)
+            self.request = tls.wrap_socket(self.request, server_side=True)
+        super().setup()
+
     def do_GET(self) -> None:
         route = self.path.split("?", 1)[0]
         handler = {"/metrics": self._metrics, "/healthz": self._healthz,
@@ -55,7 +63,22 @@ class _Handler(BaseHTTPRequestHandler):
         if handler is None:
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
             return
+        if route != "/healthz" and not self._authorized():
+            return
         handler()
+
+    def _authorized(self) -> bool:
+        """watchdog.web_config_file's basic_auth_users, when it has any."""
+        auth = self.server.web.auth if self.server.web is not None else None
+        if auth is None or auth.allows(self.headers.get("Authorization")):
+            return True
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="runbook-watchdog"')
+        self.send_header("Content-Length", "13")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(b"Unauthorized\n")
+        return False
 
     def do_HEAD(self) -> None:
         self.do_GET()
@@ -105,6 +128,12 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     source: StatusSource
+    web: WebConfig | None = None  # replaced on reload; read once per connection
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A failed TLS handshake (a plain-HTTP client, a wrong certificate) or a client that
+        # went away: the client's problem, not a traceback on stderr.
+        log.debug("http: connection from %s failed", client_address, exc_info=True)
 
 
 class _Server6(_Server):
@@ -116,15 +145,21 @@ class ListenError(WatchdogError):
 
 
 class HttpListener:
-    def __init__(self, host: str, port: int, source: StatusSource) -> None:
+    def __init__(self, host: str, port: int, source: StatusSource,
+                 web: WebConfig | None = None) -> None:
         server = _Server6 if ":" in host else _Server  # an IPv6 literal, e.g. [::]:9877
         try:
             self._server = server((host, port), _Handler)
         except OSError as exc:
             raise ListenError(_cannot_listen(host, port, exc)) from exc
         self._server.source = source
+        self._server.web = web
         self._thread = threading.Thread(target=self._server.serve_forever, name="http",
                                         kwargs={"poll_interval": 0.2}, daemon=True)
+
+    def set_web(self, web: WebConfig | None) -> None:
+        """A reloaded web config (a renewed certificate, other users): new connections."""
+        self._server.web = web
 
     @property
     def port(self) -> int:
