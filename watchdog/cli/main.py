@@ -22,6 +22,7 @@ from typing import Any
 
 from watchdog import __version__
 from watchdog.cli import notification as notify_cli
+from watchdog.cli import report as report_cli
 from watchdog.cli import sandbox as sandbox_cli
 from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
@@ -65,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
                               help="validate the config (and the unit's sandbox) and exit")
     sandbox_cli.add_unit_option(validate)
     sandbox_cli.add_parsers(sub, common)
+    report_cli.add_parsers(sub, common)
     incidents = sub.add_parser("incidents", parents=[common], help="list incidents")
     incidents.add_argument("--all", action="store_true", help="resolved ones too")
     incidents.add_argument("--format", choices=("text", "json"), default="text")
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_format, args.log_level)
     path = args.config or default_config_path()
     handler = {"run": cmd_run, "check": cmd_check, "validate": sandbox_cli.cmd_validate,
-               "unit-drop-in": sandbox_cli.cmd_unit_drop_in,
+               "unit-drop-in": sandbox_cli.cmd_unit_drop_in, "report": report_cli.cmd_report,
                "incidents": cmd_incidents, "remediations": cmd_remediations,
                "reset": cmd_reset, "remediate": cmd_remediate,
                "status": cmd_status, **args.handlers}[args.command]

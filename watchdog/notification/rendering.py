@@ -16,7 +16,7 @@ from watchdog.pipeline.incidents import Incident, IncidentBook
 from watchdog.runtime.config import Config
 
 # Timeline kinds a message leaves out of "actions": they are what the message itself says.
-_QUIET = ("open", "update", "resolve", "attach", "ack", "evidence")
+_QUIET = ("open", "update", "resolve", "attach", "ack", "evidence", "report")
 
 
 class MessageRenderer:

@@ -30,6 +30,7 @@ from watchdog.notification.models import ChannelBase
 from watchdog.notification.postmortem import draft_path
 from watchdog.notification.postmortem import write as write_postmortem
 from watchdog.notification.rendering import MessageRenderer
+from watchdog.notification.reports import Filed, ReportDesk, UserReport
 from watchdog.notification.routing import Router
 from watchdog.notification.store import NotifyStore
 from watchdog.pipeline.classifier import Transition
@@ -63,6 +64,8 @@ class NotificationStage:
         self.announcer = Announcer(self.router, self.renderer, self.db, self.dispatcher)
         self.follow_ups = FollowUps(config, self.db, self.engine.book, self.grouping,
                                     self.router, self.announcer)
+        self.reports = ReportDesk(config, self.db, self.engine.book, self.grouping,
+                                  self.announcer)
 
     # -- lifecycle ------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -135,6 +138,10 @@ class NotificationStage:
             root = self.grouping.root(incident)
             self.announcer.announce("updated", root, self.clock.time(), change=change)
 
+    def file_report(self, report: UserReport) -> Filed:
+        """A user report (the HTTP API's `POST /api/reports`), on the event loop."""
+        return self.reports.file(report, self.clock.time())
+
     def _opened(self, incident: Incident, now: float) -> None:
         if self.grouping.attach(incident, now):
             return
@@ -192,6 +199,9 @@ class NotificationStage:
     def tick(self, now: float) -> None:
         """Settled flapping, silences expired on unannounced incidents, reminders, re-sends."""
         self._announce_settled(now)
+        quiet = self.reports.quiet(now)
+        if quiet is not None:
+            self._resolved(quiet, now)
         if self.config.notify.channels:
             self.follow_ups.run(now)
 
