@@ -11,7 +11,7 @@ from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, Status
 from watchdog.runtime.config_models import SeverityConfig
 
-POLICY = HysteresisPolicy("sev1", fail_after=1, recover_after=1, escalate=None, levels=SeverityConfig())
+POLICY = HysteresisPolicy("sev1", fail_after=1, recover_after=1, levels=SeverityConfig())
 DOWN = Observation(Status.FAILED, "refused", "GET http://x/: refused")
 SLOW = Observation(Status.FAILED, "timeout", "GET http://x/: timeout")
 UP = Observation(Status.OK, "ok", "fine")

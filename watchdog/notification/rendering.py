@@ -16,6 +16,7 @@ from watchdog.pipeline.incidents import Incident, IncidentBook
 from watchdog.runtime.config import Config
 
 # Timeline kinds a message leaves out of "actions": they are what the message itself says.
+_CHANGES = ("open", "update", "escalate")  # the events that change severity or cause
 _QUIET = ("open", "update", "resolve", "attach", "ack", "evidence", "report")
 
 
@@ -37,7 +38,7 @@ class MessageRenderer:
                        incident.status == "open", text, self._data(incident, values))
 
     def what_changed(self, incident: Incident) -> str:
-        events = self.book.events(incident.id)
+        events = [e for e in self.book.events(incident.id) if e["kind"] in _CHANGES]
         if len(events) < 2:
             return f"now {sev_label(incident.severity)}, {incident.cause}"
         before, after = events[-2], events[-1]

@@ -22,6 +22,7 @@ from watchdog.notification.announcer import Announcer
 from watchdog.notification.channels import Sender, build_sender
 from watchdog.notification.decoration import decorate_status
 from watchdog.notification.delivery import Dispatcher
+from watchdog.notification.escalation import Escalation
 from watchdog.notification.flapping import FlapTracker
 from watchdog.notification.followup import FollowUps
 from watchdog.notification.grouping import Grouping
@@ -35,7 +36,7 @@ from watchdog.notification.routing import Router
 from watchdog.notification.store import NotifyStore
 from watchdog.pipeline.classifier import Transition
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
-from watchdog.pipeline.incidents import Incident
+from watchdog.pipeline.incidents import Change, Incident
 from watchdog.runtime.config import Config
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class NotificationStage:
                                     self.router, self.announcer)
         self.reports = ReportDesk(config, self.db, self.engine.book, self.grouping,
                                   self.announcer)
+        self.escalation = Escalation(config, self.store, self.db, self.engine, self.grouping,
+                                     self._updated)
 
     # -- lifecycle ------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -118,10 +121,12 @@ class NotificationStage:
 
     # -- engine events --------------------------------------------------------------------
     def on_result(self, event: ResultEvent) -> None:
-        change = event.change
-        if change is None:
-            return
-        incident, now = change.incident, event.at
+        if event.change is not None:
+            self._changed(event.change, event.at)
+        self.escalation.observe(event)  # after grouping: a symptom's signals count for its root
+
+    def _changed(self, change: Change, now: float) -> None:
+        incident = change.incident
         if change.transition is not Transition.UPDATE and self._flapped(incident, now):
             return
         if change.transition is Transition.OPEN:
@@ -140,7 +145,10 @@ class NotificationStage:
 
     def file_report(self, report: UserReport) -> Filed:
         """A user report (the HTTP API's `POST /api/reports`), on the event loop."""
-        return self.reports.file(report, self.clock.time())
+        now = self.clock.time()
+        filed = self.reports.file(report, now)
+        self.escalation.note(filed.incident.id, [f"user report #{filed.report_id}"], now)
+        return filed
 
     def _opened(self, incident: Incident, now: float) -> None:
         if self.grouping.attach(incident, now):

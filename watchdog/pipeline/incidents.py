@@ -65,9 +65,7 @@ def track_to_json(track: Track) -> dict[str, Any]:
 
 def track_from_json(data: dict[str, Any]) -> Track:
     known = {f.name for f in dataclasses.fields(Track)}
-    values = {k: v for k, v in data.items() if k in known}
-    values["reports"] = tuple((float(t), int(n)) for t, n in values.get("reports", ()))
-    return Track(**values)
+    return Track(**{k: v for k, v in data.items() if k in known})
 
 
 class IncidentBook:
