@@ -53,13 +53,14 @@ def _run(config: Config, name: str) -> Observation:
 
 def _cycles(h: Harness, probe: str, observations: list[Observation], every: float
             ) -> list[str | None]:
-    """Feed one observation per `every` seconds; the incident's severity after each."""
+    """Feed one observation per `every` seconds; the probe's severity after each."""
 
     async def go() -> list[str | None]:
         severities: list[str | None] = []
         for obs in observations:
             await h.clock.advance(every)
             h.feed(probe, obs)
+            h.notifier.tick(h.clock.time())  # the daemon's housekeeping (held pages)
             severities.append(h.engine.tracks[probe].severity)
         return severities
 

@@ -154,10 +154,15 @@ class NotificationStage:
         if self.grouping.attach(incident, now):
             return
         self.grouping.adopt_dependents(incident, now)
+        if self.grouping.holding(incident, now):
+            log.info("incident %d (%s): its page waits up to %s for its dependencies",
+                     incident.id, incident.probe, age(self.grouping.hold(incident.probe)))
+            return  # paged by the follow-ups when the hold ends, unless adopted before
         self.announcer.announce("started", incident, now)
 
     def _updated(self, incident: Incident, now: float) -> None:
-        if not self.grouping.is_symptom(incident.id):
+        if not self.grouping.is_symptom(incident.id) and not self.grouping.holding(incident,
+                                                                                   now):
             change = self.renderer.what_changed(incident)
             self.announcer.announce("updated", incident, now, change=change)
 

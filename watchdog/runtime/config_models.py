@@ -156,6 +156,9 @@ class ProbeCommon(Strict):
     runbook: str | None = None
     hint: str | None = None
     depends_on: tuple[str, ...] = ()
+    # How long a dependent's first page waits for its dependencies to be detected;
+    # None: derived from them (notification/grouping.py), 0: no wait.
+    hold_for: Duration | None = None
     escalate: EscalateRule | Literal[False] | None = None
     enabled: bool = True
 
