@@ -20,6 +20,7 @@ from tests.peers.receiver import Receiver
 from tests.support import Daemon, HttpPeer, wait_for
 from watchdog.notification.reports import UserReport
 from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.observation import failed
 from watchdog.pipeline.probe import ProbeRegistry
 from watchdog.runtime.config import load_config
 
@@ -165,3 +166,26 @@ def test_the_user_reports_incident_resolves_once_no_report_came_for_resolve_afte
     resolved = json.loads(h.outbox()[-1]["message"])["text"]
     assert "user-reports is healthy again after 1h50m" in resolved
     assert IncidentBook(h.store).events(1)[-1]["summary"] == "no new user report for 1h"
+
+
+def test_a_report_goes_to_the_root_cause_and_is_never_guessed_among_several_incidents(
+        tmp_path: Path, receiver: Receiver) -> None:
+    http = {"type": "http", "url": "http://127.0.0.1:1/", "fail_after": 1}
+    path = tmp_path / "watchdog.yaml"
+    path.write_text(yaml.safe_dump({
+        "watchdog": {"state_dir": str(tmp_path / "state"), "reports": _reports(tmp_path)},
+        "probes": {"mongodb": http, "backend": {**http, "depends_on": ["mongodb"]},
+                   "smtp-relay": http},
+        "notify": {"channels": {"hook": {"type": "webhook", "url": receiver.url()}}}}))
+    h = Harness(load_config(path))
+    h.feed("mongodb", failed("refused", "connection refused"))
+    h.feed("backend", failed("bad_status", "HTTP 503"))
+    about_symptom = h.notifier.file_report(UserReport("login fails", "backend"))
+    assert (about_symptom.incident.probe, about_symptom.opened) == ("mongodb", False)
+    unnamed = h.notifier.file_report(UserReport("slow pages"))  # only mongodb is a root
+    assert unnamed.incident.probe == "mongodb"
+    h.feed("smtp-relay", failed("refused", "connection refused"))
+    ambiguous = h.notifier.file_report(UserReport("no mail"))  # two roots: not guessed
+    assert (ambiguous.incident.probe, ambiguous.opened) == ("user-reports", True)
+    assert h.notifier.file_report(UserReport("still no mail")).incident.id == \
+        ambiguous.incident.id

@@ -161,10 +161,10 @@ class NotificationStage:
         self.announcer.announce("started", incident, now)
 
     def _updated(self, incident: Incident, now: float) -> None:
-        if not self.grouping.is_symptom(incident.id) and not self.grouping.holding(incident,
-                                                                                   now):
-            change = self.renderer.what_changed(incident)
-            self.announcer.announce("updated", incident, now, change=change)
+        if self.grouping.is_symptom(incident.id) or self.grouping.holding(incident, now):
+            return  # said through its root cause, or in its page when the hold ends
+        change = self.renderer.what_changed(incident)
+        self.announcer.announce("updated", incident, now, change=change)
 
     def _resolved(self, incident: Incident, now: float) -> None:
         if self.grouping.is_symptom(incident.id):

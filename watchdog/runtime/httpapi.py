@@ -65,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         endpoint = self.server.source.reports
         if self.path.split("?", 1)[0] != "/api/reports" or endpoint is None:
-            self._send(404, b"not found\n", "text/plain; charset=utf-8")
+            self.send_error(501, "Unsupported method ('POST')")  # everything else is read-only
             return
         reply = endpoint.handle(self.headers, self.rfile)
         self._send(reply.code, reply.payload(), "application/json", reply.headers)

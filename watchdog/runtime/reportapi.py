@@ -102,15 +102,16 @@ class ReportEndpoint:
             data = json.loads(raw)
         except ValueError:
             raise ReportDenied(_error(400, "the body is not JSON")) from None
-        text = data.get("text") if isinstance(data, dict) else None
-        probe = data.get("probe") if isinstance(data, dict) else None
-        if not isinstance(text, str) or not clean(text):
+        given = data if isinstance(data, dict) else {}
+        text, probe = given.get("text"), given.get("probe")
+        text = clean(text) if isinstance(text, str) else ""
+        if not text:
             raise ReportDenied(_error(400, 'no report: give {"text": "..."}'))
-        if len(clean(text)) > settings.max_length:
+        if len(text) > settings.max_length:
             raise ReportDenied(_error(413, f"the text is over {settings.max_length} characters"))
         if probe is not None and (not isinstance(probe, str) or probe not in self.probes()):
             raise ReportDenied(_error(400, f"unknown probe {str(probe)[:80]!r}"))
-        return UserReport(clean(text), probe)
+        return UserReport(text, probe)
 
     def _file(self, report: UserReport) -> Reply:
         async def on_loop() -> Filed:
