@@ -23,6 +23,7 @@ from tests.peers.receiver import Receiver
 from tests.support import fed_job, until
 from watchdog.common.clock import ManualClock
 from watchdog.common.state import StateStore
+from watchdog.notification.reports import UserReport
 from watchdog.notification.stage import NotificationStage
 from watchdog.notification.store import NotifyStore
 from watchdog.pipeline.engine import PipelineEngine
@@ -173,6 +174,7 @@ def test_a_dependents_page_waits_for_its_dependencies_detection_then_goes_alone(
     h.feed("backend", failed("refused", "connection refused"))
     h.feed("quick", failed("refused", "connection refused"))
     h.feed("backend", failed("timeout", "no answer"))  # a change while held: no update
+    h.notifier.file_report(UserReport("login fails", "backend"))  # nor a report's update
     assert [r["incident_id"] for r in h.outbox()] == [2]  # hold_for 0s: paged at once
 
     async def scenario() -> None:
@@ -185,7 +187,9 @@ def test_a_dependents_page_waits_for_its_dependencies_detection_then_goes_alone(
     asyncio.run(scenario())
     assert [(r["kind"], r["incident_id"]) for r in h.outbox()] == [("started", 2),
                                                                   ("started", 1)]
-    assert "backend: no answer" in json.loads(h.outbox()[-1]["message"])["text"]
+    page = json.loads(h.outbox()[-1]["message"])["text"]
+    assert "backend: no answer" in page
+    assert 'User reports: 1, latest: user report (about backend): "login fails"' in page
 
 
 def test_secrets_in_channel_config_are_scrubbed_from_messages(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ class MessageRenderer:
     def _values(self, incident: Incident, now: float) -> dict[str, Any]:
         return self._facts(incident) | self._times(incident, now) | {
             "actions": self._actions(incident.id), "attached": self._attached_line(incident.id),
-            "postmortem": "-", "change": "-"}
+            "reports": self._reports_line(incident.id), "postmortem": "-", "change": "-"}
 
     def _facts(self, incident: Incident) -> dict[str, Any]:
         level = self.config.severity.levels.get(incident.severity)
@@ -78,6 +78,11 @@ class MessageRenderer:
     def _attached_line(self, incident_id: int) -> str:
         attached = self.grouping.attached(incident_id)
         return f"\nAlso affected (attached): {', '.join(attached)}" if attached else ""
+
+    def _reports_line(self, incident_id: int) -> str:
+        """How many user reports the incident got, and the latest (reports.py)."""
+        said = [e["summary"] for e in self.book.events(incident_id) if e["kind"] == "report"]
+        return f"\nUser reports: {len(said)}, latest: {said[-1]}" if said else ""
 
     def _actions(self, incident_id: int) -> str:
         events = [e for e in self.book.events(incident_id) if e["kind"] not in _QUIET]

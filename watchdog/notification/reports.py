@@ -14,8 +14,9 @@ become spaces, it is clipped by the endpoint, and every channel sends it as text
   resolves after `watchdog.reports.resolve_after` without a new report.
 
 Each report is an event of the incident's timeline (`report`), one "updated" message
-(the started one for the report that opened it), and one distinct signal of the
-escalation rule (escalation.py).
+(the started one for the report that opened it; none while the incident's page is still
+held: the page will carry it), a line of every later message (`${reports}`), and one
+distinct signal of the escalation rule (escalation.py).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class ReportDesk:
         if target is None:
             return self._open(report, now)
         report_id = self.book.note(target.id, "report", report.line(), now)
-        self.announcer.announce("updated", target, now, change=report.line())
+        if self.db.was_announced(target.id):  # else its page (held) will carry the report
+            self.announcer.announce("updated", target, now, change=report.line())
         return Filed(target, False, report_id)
 
     def target(self, probe: str | None) -> Incident | None:
