@@ -5,7 +5,8 @@ minute of the requests' own timestamps, the requests and failed logins of each c
 IP. Within `within`, a client over `max_requests` (the app's rate limit: 100 requests per
 15 minutes per IP) is `abusive_client`; over `max_failed_logins` failed logins (a POST to
 `login_path` answered 401/403/429) is `brute_force`. The offenders are in the details:
-IPs are data, never metric labels. `reports` is the number of offending clients.
+IPs are data, never metric labels. Its `signals` are the offending clients (each counted
+once per incident by the escalation rule).
 
 Causes: abusive_client, brute_force, no_source (UNKNOWN).
 """
@@ -116,7 +117,7 @@ class AccessLogProbe:
                       f"{per_ip[worst][1]} failed logins", hint=HINTS[cause], values=values,
                       details={**details, "offenders": [_row(ip, per_ip[ip])
                                                         for ip in offenders]},
-                      reports=len(offenders))
+                      signals=frozenset(f"client {ip}" for ip in offenders))
 
     async def aclose(self) -> None:
         await self.source.aclose()

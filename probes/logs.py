@@ -4,8 +4,8 @@ Reads only the lines written since the last cycle (positions persisted in the st
 store: no double counting across cycles or watchdog restarts) and counts each rule's
 matches in a sliding window; a rule fires when it has `threshold` matches within
 `within`. The first firing rule (the operator's rules before the bundled ones) gives the
-cause; every firing rule is in the details. `reports` is the number of newly matched
-lines of the firing rules (the escalation rule counts them).
+cause; every firing rule is in the details. Its `signals` are the firing rules' causes
+(distinct errors: the escalation rule counts each once per incident, never the lines).
 
 The bundled rules (`bundled_rules: true`) cover the runbook's symptoms:
 
@@ -226,7 +226,7 @@ class LogsProbe:
                       values={**values, "matches_in_window": float(top.in_window)},
                       details={"runbook": top.rule.runbook,
                                "rules": [f.details() for f in firing]},
-                      reports=sum(f.new for f in firing))
+                      signals=frozenset(f"error {f.rule.cause}" for f in firing))
 
     async def aclose(self) -> None:
         await self.source.aclose()

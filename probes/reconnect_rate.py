@@ -4,7 +4,8 @@ Counts, in a sliding window, the backend's `🔌 User connected/disconnected` li
 container's log or a file) and the socket.io requests in the nginx access log (clients
 falling back to polling when the upgrade fails). Either over its threshold is
 `websocket_storm` (Sev2). Lines are read incrementally (positions in the state store) and
-counted when read. `reports` is the number of newly matched lines.
+counted when read. A storm is one finding however many lines it has: it names no
+distinct clients, so the escalation rule counts it once.
 
 Causes: websocket_storm, no_source (UNKNOWN), docker_timeout / docker_unreachable /
 docker_error (UNKNOWN).
@@ -125,7 +126,7 @@ class ReconnectRateProbe:
                       f"(threshold {self.params.threshold}) and {requests} socket.io requests "
                       f"(threshold {limit}) within {within:g}s", hint=HINT,
                       severity=self.params.storm_severity,
-                      values=values, reports=new_lines + new_requests)
+                      values=values)
 
     async def aclose(self) -> None:
         if self.backend is not None:

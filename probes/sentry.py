@@ -205,7 +205,8 @@ class SentryProbe:
         if new >= self.params.new_issues:
             return failed("new_issue_spike", f"{text}{self._top_text(window)}",
                           hint=HINTS["new_issue_spike"], values=values,
-                          details=self._details(window), reports=new)
+                          details=self._details(window),
+                          signals=frozenset(f"issue {i.short_id}" for i in window.issues))
         if self.params.events is not None and events is not None and events >= self.params.events:
             return failed("error_spike", text, hint=HINTS["error_spike"], values=values,
                           details=self._details(window))

@@ -1,12 +1,20 @@
-"""The classifier, table-driven: hysteresis, escalation, UNKNOWN, severity."""
+"""The classifier, table-driven: hysteresis, UNKNOWN, severity (escalation: test_escalation)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from watchdog.pipeline.classifier import HysteresisPolicy, Track, classify, instant_severity
+from watchdog.pipeline.classifier import (
+    HysteresisPolicy,
+    Track,
+    Transition,
+    classify,
+    instant_severity,
+)
 from watchdog.pipeline.observation import Observation, Status
-from watchdog.runtime.config_models import EscalateRule, SeverityConfig
+from watchdog.runtime.config_models import SeverityConfig
 
 LEVELS = SeverityConfig()
 O = Observation(Status.OK, "ok", "fine")
@@ -14,12 +22,13 @@ F = Observation(Status.FAILED, "refused", "down")
 T = Observation(Status.FAILED, "timeout", "slow to answer")
 U = Observation(Status.UNKNOWN, "probe_crashed", "could not tell")
 SLOW = Observation(Status.FAILED, "slow", "slow", severity="sev3")
-BURST = Observation(Status.FAILED, "log_match", "37 lines", reports=37)
+BURST = Observation(Status.FAILED, "log_match", "37 lines",
+                    signals=frozenset(f"client 10.0.0.{i}" for i in range(37)))
 
 
-def policy(fail_after: int = 2, recover_after: int = 1, severity: str = "sev2",
-           escalate: EscalateRule | None = None) -> HysteresisPolicy:
-    return HysteresisPolicy(severity, fail_after, recover_after, escalate, LEVELS)
+def policy(fail_after: int = 2, recover_after: int = 1, severity: str = "sev2"
+           ) -> HysteresisPolicy:
+    return HysteresisPolicy(severity, fail_after, recover_after, LEVELS)
 
 
 def run(pol: HysteresisPolicy, observations: list[Observation], step: float = 15.0
@@ -62,39 +71,19 @@ def test_hysteresis_and_severity(pol: HysteresisPolicy, seq: list[Observation],
     assert run(pol, seq) == expected
 
 
-RULE = EscalateRule(reports=10, within=300)
-
-
-def test_more_than_ten_reports_within_five_minutes_escalate_one_level() -> None:
-    # 15 s apart: the 11th failure is the first with more than 10 inside the window.
-    out = run(policy(fail_after=1, escalate=RULE), [F] * 12)
-    assert out[0] == (OPEN, "sev2")
-    assert out[9] == (None, "sev2")
-    assert out[10] == (UPD, "sev1")
-    assert out[11] == (None, "sev1")
-
-
-def test_reports_outside_the_window_do_not_escalate() -> None:
-    # 31 s apart: never more than 10 within 300 s.
-    out = run(policy(fail_after=1, escalate=RULE), [F] * 30, step=31.0)
-    assert {sev for _, sev in out} == {"sev2"}
-
-
-def test_one_observation_standing_for_many_reports_escalates_at_once() -> None:
-    assert run(policy(fail_after=1, escalate=RULE), [BURST]) == [(OPEN, "sev1")]
-
-
-def test_escalation_stops_at_the_most_severe_level() -> None:
-    assert run(policy(fail_after=1, severity="sev1", escalate=RULE), [BURST]) == [(OPEN, "sev1")]
-
-
-def test_no_rule_no_escalation() -> None:
+def test_repeated_failures_never_escalate_in_the_classifier() -> None:
+    # The runbook's rule counts distinct reports of an incident (notification/escalation.py).
+    assert {sev for _, sev in run(policy(fail_after=1), [F] * 40)} == {"sev2"}
     assert run(policy(fail_after=1), [BURST]) == [(OPEN, "sev2")]
 
 
-def test_resolution_clears_escalation_for_the_next_incident() -> None:
-    out = run(policy(fail_after=1, escalate=RULE), [BURST, O, F], step=400)
-    assert out == [(OPEN, "sev1"), (RES, None), (OPEN, "sev2")]
+def test_an_escalated_track_keeps_its_raised_severity_until_it_resolves() -> None:
+    track = classify(policy(fail_after=1), Track(), F, 1000.0).track
+    raised = replace(track, severity="sev1", escalated=True)  # as PipelineEngine.escalate
+    again = classify(policy(fail_after=1), raised, T, 1015.0)
+    assert (again.transition, again.severity) == (Transition.UPDATE, "sev1")
+    resolved = classify(policy(fail_after=1), again.track, O, 1030.0).track
+    assert classify(policy(fail_after=1), resolved, F, 1045.0).severity == "sev2"
 
 
 def test_classify_is_pure_the_input_track_is_unchanged() -> None:

@@ -255,3 +255,15 @@ def test_a_duplicate_plugin_name_is_rejected() -> None:
 
 def test_entry_points_provide_the_http_probe() -> None:
     assert ProbeRegistry.from_entry_points()["http"] is HttpProbe
+
+
+def test_user_reports_reserve_their_incidents_name_and_take_a_known_severity(
+        tmp_path: Path) -> None:
+    text = EXAMPLE.replace("backend-health:", "user-reports:").replace(
+        "  env_file:", "  reports: {token_file: /etc/t, severity: p3}\n  env_file:")
+    path = write(tmp_path, text)
+    assert problems(path) == [
+        f"{path}: probes.user-reports: this name is reserved for the incident user reports "
+        "open (watchdog.reports): name the probe otherwise",
+        f"{path}: watchdog.reports.severity: unknown severity 'p3' "
+        "(levels: sev1, sev2, sev3, sev4)"]

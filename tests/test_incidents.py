@@ -7,11 +7,11 @@ from pathlib import Path
 
 from watchdog.common.state import StateStore
 from watchdog.pipeline.classifier import HysteresisPolicy, Track, classify
-from watchdog.pipeline.incidents import IncidentBook
+from watchdog.pipeline.incidents import USER_REPORTS, IncidentBook
 from watchdog.pipeline.observation import Observation, Status
 from watchdog.runtime.config_models import SeverityConfig
 
-POLICY = HysteresisPolicy("sev1", fail_after=1, recover_after=1, escalate=None, levels=SeverityConfig())
+POLICY = HysteresisPolicy("sev1", fail_after=1, recover_after=1, levels=SeverityConfig())
 DOWN = Observation(Status.FAILED, "refused", "GET http://x/: refused")
 SLOW = Observation(Status.FAILED, "timeout", "GET http://x/: timeout")
 UP = Observation(Status.OK, "ok", "fine")
@@ -71,3 +71,11 @@ def test_plugin_key_value_data_round_trips(tmp_path: Path) -> None:
     store.put("deploy", "nickapp-backend", {"image": "sha256:abc", "seen": [1, 2]}, now=5.0)
     assert store.get("deploy", "nickapp-backend") == {"image": "sha256:abc", "seen": [1, 2]}
     assert store.get("deploy", "other", default="none") == "none"
+
+
+def test_the_user_reports_incident_is_no_orphan_of_a_reload(tmp_path: Path) -> None:
+    book = IncidentBook(StateStore(tmp_path / "state.db"))
+    reports = book.open_unobserved(USER_REPORTS, "sev3", "user_report", 'user report: "x"', 5.0)
+    feed(book, "gone", [Observation(Status.FAILED, "refused", "down")], 6.0)
+    assert [i.probe for i in book.resolve_orphans([], 7.0, "probe removed")] == ["gone"]
+    assert [i.id for i in book.open_incidents()] == [reports.id]

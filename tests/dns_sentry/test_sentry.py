@@ -48,7 +48,7 @@ def test_new_issues_at_the_threshold_are_a_spike_with_top_titles(sentry: SentryS
     sentry.set(issues=issues(4))
     obs = check(sentry, new_issues=3, top=2)
     assert (obs.status, obs.cause) == (Status.FAILED, "new_issue_spike")
-    assert obs.values["new_issues"] == 4 and obs.reports == 4
+    assert obs.values["new_issues"] == 4 and len(obs.signals) == 4
     top = obs.details["top_new_issues"]
     assert [t["short_id"] for t in top] == ["BACKEND-4", "BACKEND-3"]  # most events first
     assert top[0]["title"] == "TypeError: thing 4 is undefined"

@@ -32,7 +32,7 @@ def test_a_client_over_the_rate_limit_is_named_in_the_details(
     assert (obs.status, obs.cause) == (Status.FAILED, "abusive_client")
     assert obs.details["offenders"] == [{"ip": "127.0.0.7", "requests": 12, "failed_logins": 0}]
     assert [row["ip"] for row in obs.details["top"]] == ["127.0.0.7", "127.0.0.8"]
-    assert obs.reports == 1
+    assert obs.signals == {"client 127.0.0.7"}
 
 
 def test_failed_logins_over_the_limit_are_brute_force(nginx: NginxPeer, tmp_path: Path) -> None:

@@ -44,7 +44,8 @@ def test_each_runbook_symptom_has_a_bundled_rule(tmp_path: Path, cause: str, lin
     log.write(*[f"2026-11-27T10:00:0{i}Z {line}" for i in range(3)])
     obs = log.check()
     assert (obs.status, obs.cause) == (Status.FAILED, cause)
-    assert obs.reports == 3
+    assert obs.signals == {f"error {cause}"}
+    assert [r["new_matches"] for r in obs.details["rules"]] == [3]
     assert obs.hint is not None and obs.details["runbook"] in obs.hint
 
 
@@ -70,7 +71,7 @@ def test_lines_are_never_counted_twice_across_cycles_or_restarts(tmp_path: Path)
     log.write("MongoNetworkError: d")
     third = log.check()
     assert [o.values["matches_in_window"] for o in (first, second, third)] == [3, 3, 4]
-    assert [o.reports for o in (first, second, third)] == [3, 0, 1]
+    assert [o.details["rules"][0]["new_matches"] for o in (first, second, third)] == [3, 0, 1]
 
 
 def test_below_the_threshold_is_ok(tmp_path: Path) -> None:
@@ -115,14 +116,14 @@ def test_a_container_log_stream_is_read_incrementally(podman: PodmanPeer, tmp_pa
         wait_for(lambda: podman.client().containers.get(podman.name("logger")).logs()
                  .count(b"MongoNetworkError") == 3, what="three lines")
         first = run_probe(LogsProbe, params, timeout=5, store_path=store, settings=settings)
-        assert (first.cause, first.reports) == ("mongo_unreachable", 3)
+        assert (first.cause, first.details["rules"][0]["new_matches"]) == \
+            ("mongo_unreachable", 3)
         podman.client().containers.get(podman.name("logger")).exec_run(["sh", "-c",
                                                                         "echo > /tmp/go"])
         wait_for(lambda: b"SHKeeper" in podman.client().containers.get(
             podman.name("logger")).logs(), what="two more lines")
         second = run_probe(LogsProbe, params, timeout=5, store_path=store, settings=settings)
         assert (second.cause, second.values["matches_in_window"]) == ("mongo_unreachable", 4)
-        assert second.reports == 1
         assert [r["new_matches"] for r in second.details["rules"]] == [1]
     finally:
         podman.remove("logger")
@@ -153,8 +154,9 @@ def test_a_recreated_container_is_read_after_a_silent_one(podman: PodmanPeer,
             podman.name("logger")).logs(), what="the new container's line")
         obs = run_probe(LogsProbe, params, timeout=5, store_path=store, settings=settings)
         assert (obs.status, obs.cause, obs.severity) == (Status.FAILED, "boot_failed", "sev2")
-        assert (obs.reports, obs.values["lines_read"]) == (1, 1)
+        assert (obs.details["rules"][0]["new_matches"], obs.values["lines_read"]) == (1, 1)
         again = run_probe(LogsProbe, params, timeout=5, store_path=store, settings=settings)
-        assert (again.status, again.reports, again.values["lines_read"]) == (Status.FAILED, 0, 0)
+        assert (again.status, again.details["rules"][0]["new_matches"],
+                again.values["lines_read"]) == (Status.FAILED, 0, 0)
     finally:
         podman.remove("logger")

@@ -8,6 +8,7 @@ only its type name matters here.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +23,7 @@ from tests.peers.receiver import Receiver
 from tests.support import fed_job, until
 from watchdog.common.clock import ManualClock
 from watchdog.common.state import StateStore
+from watchdog.notification.reports import UserReport
 from watchdog.notification.stage import NotificationStage
 from watchdog.notification.store import NotifyStore
 from watchdog.pipeline.engine import PipelineEngine
@@ -154,8 +156,40 @@ def test_a_dependent_that_opened_first_is_attached_when_its_dependency_opens(
     assert [i["probe"] for i in status["incidents"]] == ["mongodb"]
     assert [a["probe"] for a in status["incidents"][0]["attached"]] == ["backend", "worker"]
     kinds = [(r["kind"], r["incident_id"]) for r in h.outbox()]
-    assert kinds == [("started", 1), ("started", 2)]  # backend paged before mongo opened
+    assert kinds == [("started", 2)]  # backend's page was held, then adopted by mongodb's
     assert NotifyStore(h.store).parent_of(3) == 2
+
+
+def test_a_dependents_page_waits_for_its_dependencies_detection_then_goes_alone(
+        tmp_path: Path, receiver: Receiver) -> None:
+    # mongodb: every 30 s, fail_after 2, timeout 10 s: detected within 70 s of failing.
+    config = _load(tmp_path, {"mongodb": _http(fail_after=2),
+                              "backend": _http(depends_on=["mongodb"], interval="15s",
+                                               timeout="5s"),
+                              "quick": _http(depends_on=["mongodb"], hold_for="0s")},
+                   {"hook": {"type": "webhook", "url": receiver.url()}})
+    h = Harness(config)
+    assert (h.notifier.grouping.hold("backend"), h.notifier.grouping.hold("mongodb")) == \
+        (70.0, 0.0)
+    h.feed("backend", failed("refused", "connection refused"))
+    h.feed("quick", failed("refused", "connection refused"))
+    h.feed("backend", failed("timeout", "no answer"))  # a change while held: no update
+    h.notifier.file_report(UserReport("login fails", "backend"))  # nor a report's update
+    assert [r["incident_id"] for r in h.outbox()] == [2]  # hold_for 0s: paged at once
+
+    async def scenario() -> None:
+        await h.clock.advance(69)
+        h.notifier.tick(h.clock.time())
+        assert [r["incident_id"] for r in h.outbox()] == [2]
+        await h.clock.advance(1)
+        h.notifier.tick(h.clock.time())
+
+    asyncio.run(scenario())
+    assert [(r["kind"], r["incident_id"]) for r in h.outbox()] == [("started", 2),
+                                                                  ("started", 1)]
+    page = json.loads(h.outbox()[-1]["message"])["text"]
+    assert "backend: no answer" in page
+    assert 'User reports: 1, latest: user report (about backend): "login fails"' in page
 
 
 def test_secrets_in_channel_config_are_scrubbed_from_messages(tmp_path: Path) -> None:

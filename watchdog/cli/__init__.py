@@ -5,4 +5,5 @@
     remediation.py   remediations, reset, remediate
     status.py        the client side of `status` (reads the daemon's /api/status)
     sandbox.py       unit-drop-in, and the sandbox check of validate
+    report.py        report (a user report, posted to the running daemon)
 """

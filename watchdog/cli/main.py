@@ -26,6 +26,7 @@ from watchdog.cli import blocks as blocks_cli
 from watchdog.cli import example as example_cli
 from watchdog.cli import notification as notify_cli
 from watchdog.cli import notify_test as notify_test_cli
+from watchdog.cli import report as report_cli
 from watchdog.cli import resolve as resolve_cli
 from watchdog.cli import sandbox as sandbox_cli
 from watchdog.cli import undo as undo_cli
@@ -87,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
     sandbox_cli.add_unit_option(validate)
     sandbox_cli.add_parsers(sub, common)
     undo_cli.add_parsers(sub, common)
+    report_cli.add_parsers(sub, common)
     incidents = sub.add_parser("incidents", parents=[common], help="list incidents")
     incidents.add_argument("--all", action="store_true", help="resolved ones too")
     incidents.add_argument("--format", choices=("text", "json"), default="text")
@@ -122,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = args.config or default_config_path()
     handler = {"run": cmd_run, "check": cmd_check, "validate": sandbox_cli.cmd_validate,
                "unit-drop-in": sandbox_cli.cmd_unit_drop_in, "undo": undo_cli.cmd_undo,
+               "report": report_cli.cmd_report,
                "incidents": cmd_incidents, "remediations": cmd_remediations,
                "reset": cmd_reset, "remediate": cmd_remediate,
                "status": cmd_status, **args.handlers}[args.command]

@@ -1,7 +1,9 @@
 """Notification: who is told what, when, through which channel.
 
     stage.py        `NotificationStage`: subscribes to incident changes, wires the parts below
-    grouping.py     symptoms attached to their root cause (`depends_on`)
+    grouping.py     symptoms attached to their root cause (`depends_on`); dependents' held pages
+    escalation.py   the runbook's escalation rule over an incident's distinct reports
+    reports.py      user reports: which incident, the "user reports" incident
     flapping.py     the flapping rule (pure) and each probe's state
     routing.py      which channels; what holds a message (silence, window, flapping)
     rendering.py    a message's text and data about an incident

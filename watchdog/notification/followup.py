@@ -35,7 +35,8 @@ class FollowUps:
         if self.router.held("started", incident, now) is not None:
             return
         if not self.db.was_announced(incident.id):
-            if not self.grouping.settling(incident, now):
+            if not self.grouping.settling(incident, now) and \
+                    not self.grouping.holding(incident, now):
                 self.announcer.announce("started", incident, now)
         elif self.reminder_due(incident, now):
             self.announcer.announce("reminder", incident, now)

@@ -4,6 +4,13 @@ While a probe that another depends on (`depends_on`) has an open incident, the
 dependent's incident is attached to it as a symptom: no page of its own, shown under the
 root cause in /api/status, `incidents` and the post-mortem. The attachments are rows of
 `incident_links` (store.py); this class only decides them.
+
+A dependent is often detected first (an HTTP check sees `refused` at once, a database
+probe fails only at its server-selection timeout), so its first page is held for as long
+as its dependencies need to be detected: `hold_for`, by default the longest
+`interval × fail_after + timeout` of what it depends on. A dependency that opens within
+the hold adopts it (one page, under the root cause); when the hold ends first, the
+dependent pages alone (followup.py).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import logging
 
 from watchdog.notification.store import NotifyStore
 from watchdog.pipeline.incidents import Incident, IncidentBook
-from watchdog.runtime.config import Config
+from watchdog.runtime.config import Config, ProbeSpec
 
 log = logging.getLogger(__name__)
 MAX_DEPTH = 32  # depends_on may chain; a bound guards against a bad cycle
@@ -72,6 +79,21 @@ class Grouping:
         grace = 2 * spec.common.interval * spec.common.recover_after if spec else 0.0
         return detached is not None and now - detached < grace
 
+    def hold(self, probe: str) -> float:
+        """How long `probe`'s first page waits for its dependencies to be detected."""
+        spec = self.config.probes.get(probe)
+        if spec is None or not spec.common.depends_on:
+            return 0.0
+        if spec.common.hold_for is not None:
+            return spec.common.hold_for
+        return max((detection_time(self.config.probes[name]) for name in spec.common.depends_on
+                    if name in self.config.probes), default=0.0)
+
+    def holding(self, incident: Incident, now: float) -> bool:
+        """A dependent's page still waiting: its dependencies may not have been detected yet."""
+        return not self.is_symptom(incident.id) and \
+            now - incident.opened_at < self.hold(incident.probe)
+
     def attached(self, incident_id: int) -> list[str]:
         """The probes of the symptoms attached to an incident, ever."""
         return [str(r["probe"]) for r in self.db.children(incident_id)]
@@ -87,3 +109,8 @@ class Grouping:
             if incident is not None:
                 return self.root(incident)
         return None
+
+
+def detection_time(spec: ProbeSpec) -> float:
+    """The longest a probe takes to open an incident once its target fails."""
+    return spec.common.interval * spec.common.fail_after + spec.common.timeout

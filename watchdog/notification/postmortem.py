@@ -20,7 +20,7 @@ from watchdog.notification.messages import age, sev_label, utc_timestamp
 from watchdog.pipeline.incidents import Incident, IncidentBook
 
 _KIND_WORDS = {"open": "detected", "update": "changed", "resolve": "resolved",
-               "attach": "symptom attached", "ack": "acknowledged"}
+               "attach": "symptom attached", "ack": "acknowledged", "report": "received"}
 
 
 def draft_path(state_dir: Path, incident_id: int) -> Path:

@@ -17,7 +17,8 @@ from watchdog.pipeline.incidents import Incident, IncidentBook
 from watchdog.runtime.config import Config
 
 # Timeline kinds a message leaves out of "actions": they are what the message itself says.
-_QUIET = ("open", "update", "resolve", "attach", "ack", "evidence")
+_CHANGES = ("open", "update", "escalate")  # the events that change severity or cause
+_QUIET = ("open", "update", "resolve", "attach", "ack", "evidence", "report")
 
 
 class MessageRenderer:
@@ -38,7 +39,7 @@ class MessageRenderer:
                        incident.status == "open", text, self._data(incident, values))
 
     def what_changed(self, incident: Incident) -> str:
-        events = self.book.events(incident.id)
+        events = [e for e in self.book.events(incident.id) if e["kind"] in _CHANGES]
         if len(events) < 2:
             return f"now {sev_label(incident.severity)}, {incident.cause}"
         before, after = events[-2], events[-1]
@@ -58,7 +59,8 @@ class MessageRenderer:
     def _values(self, incident: Incident, now: float) -> dict[str, Any]:
         return self._facts(incident) | self._times(incident, now) | {
             "actions": self._actions(incident.id), "attached": self._attached_line(incident.id),
-            "human": _human_line(incident.hint), "postmortem": "-", "change": "-"}
+            "human": _human_line(incident.hint), "reports": self._reports_line(incident.id),
+            "postmortem": "-", "change": "-"}
 
     def _facts(self, incident: Incident) -> dict[str, Any]:
         level = self.config.severity.levels.get(incident.severity)
@@ -78,6 +80,11 @@ class MessageRenderer:
     def _attached_line(self, incident_id: int) -> str:
         attached = self.grouping.attached(incident_id)
         return f"\nAlso affected (attached): {', '.join(attached)}" if attached else ""
+
+    def _reports_line(self, incident_id: int) -> str:
+        """How many user reports the incident got, and the latest (reports.py)."""
+        said = [e["summary"] for e in self.book.events(incident_id) if e["kind"] == "report"]
+        return f"\nUser reports: {len(said)}, latest: {said[-1]}" if said else ""
 
     def _actions(self, incident_id: int) -> str:
         events = [e for e in self.book.events(incident_id) if e["kind"] not in _QUIET]

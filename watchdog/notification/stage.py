@@ -23,6 +23,7 @@ from watchdog.notification.announcer import Announcer
 from watchdog.notification.channels import Sender, build_sender
 from watchdog.notification.decoration import decorate_status
 from watchdog.notification.delivery import Dispatcher
+from watchdog.notification.escalation import Escalation
 from watchdog.notification.flapping import FlapTracker
 from watchdog.notification.followup import FollowUps
 from watchdog.notification.grouping import Grouping
@@ -31,11 +32,12 @@ from watchdog.notification.models import ChannelBase
 from watchdog.notification.postmortem import draft_path
 from watchdog.notification.postmortem import write as write_postmortem
 from watchdog.notification.rendering import MessageRenderer
+from watchdog.notification.reports import Filed, ReportDesk, UserReport
 from watchdog.notification.routing import Router
 from watchdog.notification.store import NotifyStore
 from watchdog.pipeline.classifier import Transition
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
-from watchdog.pipeline.incidents import Incident
+from watchdog.pipeline.incidents import Change, Incident
 from watchdog.runtime.config import Config
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,10 @@ class NotificationStage:
         self.announcer = Announcer(self.router, self.renderer, self.db, self.dispatcher)
         self.follow_ups = FollowUps(config, self.db, self.engine.book, self.grouping,
                                     self.router, self.announcer)
+        self.reports = ReportDesk(config, self.db, self.engine.book, self.grouping,
+                                  self.announcer)
+        self.escalation = Escalation(config, self.store, self.db, self.engine, self.grouping,
+                                     self._updated)
 
     # -- lifecycle ------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -118,10 +124,12 @@ class NotificationStage:
 
     # -- engine events --------------------------------------------------------------------
     def on_result(self, event: ResultEvent) -> None:
-        change = event.change
-        if change is None:
-            return
-        incident, now = change.incident, event.at
+        if event.change is not None:
+            self._changed(event.change, event.at)
+        self.escalation.observe(event)  # after grouping: a symptom's signals count for its root
+
+    def _changed(self, change: Change, now: float) -> None:
+        incident = change.incident
         if change.transition is not Transition.UPDATE and self._flapped(incident, now):
             return
         if change.transition is Transition.OPEN:
@@ -138,16 +146,28 @@ class NotificationStage:
             root = self.grouping.root(incident)
             self.announcer.announce("updated", root, self.clock.time(), change=change)
 
+    def file_report(self, report: UserReport) -> Filed:
+        """A user report (the HTTP API's `POST /api/reports`), on the event loop."""
+        now = self.clock.time()
+        filed = self.reports.file(report, now)
+        self.escalation.note(filed.incident.id, [f"user report #{filed.report_id}"], now)
+        return filed
+
     def _opened(self, incident: Incident, now: float) -> None:
         if self.grouping.attach(incident, now):
             return
         self.grouping.adopt_dependents(incident, now)
+        if self.grouping.holding(incident, now):
+            log.info("incident %d (%s): its page waits up to %s for its dependencies",
+                     incident.id, incident.probe, age(self.grouping.hold(incident.probe)))
+            return  # paged by the follow-ups when the hold ends, unless adopted before
         self.announcer.announce("started", incident, now)
 
     def _updated(self, incident: Incident, now: float) -> None:
-        if not self.grouping.is_symptom(incident.id):
-            change = self.renderer.what_changed(incident)
-            self.announcer.announce("updated", incident, now, change=change)
+        if self.grouping.is_symptom(incident.id) or self.grouping.holding(incident, now):
+            return  # said through its root cause, or in its page when the hold ends
+        change = self.renderer.what_changed(incident)
+        self.announcer.announce("updated", incident, now, change=change)
 
     def _resolved(self, incident: Incident, now: float) -> None:
         if self.grouping.is_symptom(incident.id):
@@ -208,6 +228,9 @@ class NotificationStage:
         incidents, reminders, re-sends."""
         self._apply_resolutions(now)
         self._announce_settled(now)
+        quiet = self.reports.quiet(now)
+        if quiet is not None:
+            self._resolved(quiet, now)
         if self.config.notify.channels:
             self.follow_ups.run(now)
 

@@ -1,8 +1,11 @@
 """Stage 3 of the pipeline, evaluation: a pure function from observation to verdict.
 
 No I/O and no clock: the caller passes `now`. Hysteresis (`fail_after` failures open,
-`recover_after` successes resolve), the runbook's escalation rule, and the severity an
-open incident carries. UNKNOWN neither counts as a failure nor as a recovery.
+`recover_after` successes resolve) and the severity an open incident carries. The
+runbook's escalation rule counts distinct reports across an incident's probes and user
+reports, not one probe's repeated failures, so it is not here
+(notification/escalation.py); an escalated track keeps its raised severity.
+UNKNOWN neither counts as a failure nor as a recovery.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from watchdog.pipeline.observation import Observation, Status
-from watchdog.runtime.config_models import EscalateRule, SeverityConfig
+from watchdog.runtime.config_models import SeverityConfig
 
 
 class Transition(StrEnum):
@@ -27,7 +30,6 @@ class HysteresisPolicy:
     severity: str
     fail_after: int
     recover_after: int
-    escalate: EscalateRule | None
     levels: SeverityConfig
 
 
@@ -40,8 +42,7 @@ class Track:
     failing: bool = False  # an incident is open
     severity: str | None = None  # the open incident's severity
     cause: str | None = None  # the open incident's cause
-    escalated: bool = False  # severity was raised by the escalation rule
-    reports: tuple[tuple[float, int], ...] = ()  # (time, count) within the escalation window
+    escalated: bool = False  # severity was raised (PipelineEngine.escalate): it stays raised
 
 
 @dataclass(frozen=True)
@@ -59,46 +60,32 @@ def classify(policy: HysteresisPolicy, track: Track, obs: Observation, now: floa
     if obs.status is Status.UNKNOWN:
         return Verdict(track, None)
     if obs.status is Status.OK:
-        return _on_success(policy, track, now)
-    return _on_failure(policy, track, obs, now)
+        return _on_success(policy, track)
+    return _on_failure(policy, track, obs)
 
 
-def _on_success(policy: HysteresisPolicy, track: Track, now: float) -> Verdict:
+def _on_success(policy: HysteresisPolicy, track: Track) -> Verdict:
     successes = track.successes + 1
     if track.failing and successes >= policy.recover_after:
         return Verdict(Track(successes=successes), Transition.RESOLVE)
-    reports = _window(track.reports, policy.escalate, now)
-    return Verdict(replace(track, failures=0, successes=successes, reports=reports), None)
+    return Verdict(replace(track, failures=0, successes=successes), None)
 
 
-def _on_failure(policy: HysteresisPolicy, track: Track, obs: Observation, now: float) -> Verdict:
+def _on_failure(policy: HysteresisPolicy, track: Track, obs: Observation) -> Verdict:
     failures = track.failures + 1
-    reports = (*_window(track.reports, policy.escalate, now), (now, max(obs.reports, 0)))
-    escalated = track.escalated or _over(policy.escalate, reports)
     base = obs.severity if obs.severity in policy.levels.levels else policy.severity
-    severity = policy.levels.raised(base) if escalated else base
-    nxt = replace(track, failures=failures, successes=0, reports=reports)
+    severity = policy.levels.raised(base) if track.escalated else base
+    nxt = replace(track, failures=failures, successes=0)
     if not track.failing:
         if failures < policy.fail_after:
             return Verdict(nxt, None)
-        opened = replace(nxt, failing=True, severity=severity, cause=obs.cause, escalated=escalated)
+        opened = replace(nxt, failing=True, severity=severity, cause=obs.cause)
         return Verdict(opened, Transition.OPEN)
     # An open incident keeps the worst severity it reached: no de-escalation while open.
     severity = _worst(policy.levels, severity, track.severity)
-    updated = replace(nxt, severity=severity, cause=obs.cause, escalated=escalated)
+    updated = replace(nxt, severity=severity, cause=obs.cause)
     changed = (severity, obs.cause) != (track.severity, track.cause)
     return Verdict(updated, Transition.UPDATE if changed else None)
-
-
-def _window(reports: tuple[tuple[float, int], ...], rule: EscalateRule | None,
-            now: float) -> tuple[tuple[float, int], ...]:
-    if rule is None:
-        return ()
-    return tuple(r for r in reports if r[0] > now - rule.within)
-
-
-def _over(rule: EscalateRule | None, reports: tuple[tuple[float, int], ...]) -> bool:
-    return rule is not None and sum(count for _, count in reports) > rule.reports
 
 
 def _worst(levels: SeverityConfig, a: str, b: str | None) -> str:

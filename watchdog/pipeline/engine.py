@@ -57,8 +57,7 @@ class LastRun:
 
 def policy_for(spec: ProbeSpec, config: Config) -> HysteresisPolicy:
     return HysteresisPolicy(severity=spec.common.severity, fail_after=spec.common.fail_after,
-                  recover_after=spec.common.recover_after,
-                  escalate=spec.escalation(config.severity.escalate), levels=config.severity)
+                            recover_after=spec.common.recover_after, levels=config.severity)
 
 
 class PipelineEngine:

@@ -19,6 +19,10 @@ from watchdog.common.state import StateStore
 from watchdog.pipeline.classifier import Track, Transition, Verdict
 from watchdog.pipeline.observation import Observation
 
+# The incident that user reports open when no probe's incident matches them: a probe name
+# no config can use (probe names are YAML keys; this one is reserved, see config.py).
+USER_REPORTS = "user-reports"
+
 
 @dataclass(frozen=True)
 class Incident:
@@ -61,9 +65,7 @@ def track_to_json(track: Track) -> dict[str, Any]:
 
 def track_from_json(data: dict[str, Any]) -> Track:
     known = {f.name for f in dataclasses.fields(Track)}
-    values = {k: v for k, v in data.items() if k in known}
-    values["reports"] = tuple((float(t), int(n)) for t, n in values.get("reports", ()))
-    return Track(**values)
+    return Track(**{k: v for k, v in data.items() if k in known})
 
 
 class IncidentBook:
@@ -152,9 +154,51 @@ class IncidentBook:
             current = db.execute("SELECT * FROM incidents WHERE id = ?", (row["id"],)).fetchone()
         return Change(Transition.UPDATE, Incident.from_row(current))
 
+    def open_unobserved(self, probe: str, severity: str, cause: str, summary: str,
+                        now: float, *, runbook: str | None = None,
+                        hint: str | None = None) -> Incident:
+        """Open an incident no probe observes (user reports), with its `open` event."""
+        with self.store.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO incidents (probe, severity, status, cause, summary, runbook, hint, "
+                "opened_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+                (probe, severity, cause, scrub(summary), runbook, hint, now, now))
+            incident_id = int(cur.lastrowid or 0)
+            db.execute("INSERT INTO incident_events (incident_id, at, kind, severity, cause, "
+                       "summary) VALUES (?, ?, 'open', ?, ?, ?)",
+                       (incident_id, now, severity, cause, scrub(summary)))
+        return self._must_get(incident_id)
+
+    def note(self, incident_id: int, kind: str, summary: str, now: float) -> int:
+        """Add an event to an incident's timeline; its id."""
+        with self.store.transaction() as db:
+            cur = db.execute("INSERT INTO incident_events (incident_id, at, kind, summary) "
+                             "VALUES (?, ?, ?, ?)", (incident_id, now, kind, scrub(summary)))
+            db.execute("UPDATE incidents SET updated_at = ? WHERE id = ?", (now, incident_id))
+            return int(cur.lastrowid or 0)
+
+    def last_event_at(self, incident_id: int, kind: str) -> float | None:
+        rows = self.store.query("SELECT MAX(at) AS at FROM incident_events WHERE "
+                                "incident_id = ? AND kind = ?", (incident_id, kind))
+        return float(rows[0]["at"]) if rows and rows[0]["at"] is not None else None
+
+    def close(self, incident_id: int, why: str, now: float) -> Incident:
+        """Resolve an incident no probe observes, with the reason in its timeline."""
+        with self.store.transaction() as db:
+            db.execute("UPDATE incidents SET status = 'resolved', resolved_at = ?, "
+                       "updated_at = ? WHERE id = ?", (now, now, incident_id))
+            db.execute("INSERT INTO incident_events (incident_id, at, kind, summary) "
+                       "VALUES (?, ?, 'resolve', ?)", (incident_id, now, why))
+        return self._must_get(incident_id)
+
+    def _must_get(self, incident_id: int) -> Incident:
+        incident = self.get(incident_id)
+        assert incident is not None  # written in the transaction just committed
+        return incident
+
     def resolve_orphans(self, configured: Iterable[str], now: float, why: str) -> list[Incident]:
         """Resolve open incidents whose probe is no longer configured."""
-        names = set(configured)
+        names = {*configured, USER_REPORTS}  # user reports have no probe, never orphans
         orphans = [i for i in self.open_incidents() if i.probe not in names]
         with self.store.transaction() as db:
             for incident in orphans:

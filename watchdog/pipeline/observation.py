@@ -52,8 +52,9 @@ class Observation:
     `values` are numeric measurements (exported where a probe says so); `details` is
     JSON-able data for operators (offending IPs, image IDs): never used as metric labels.
     `severity` overrides the probe's configured severity for this finding (e.g. `slow`).
-    `reports` is how many user-visible reports this finding stands for (log lines
-    matched, say); the escalation rule counts them.
+    `signals` name the distinct things this finding reports (a client, an error, a
+    Sentry issue); the escalation rule counts each once per incident, the first time it is
+    seen, so repeated cycles of one unchanged finding never count again.
     """
 
     status: Status
@@ -64,7 +65,7 @@ class Observation:
     details: Mapping[str, Any] = field(default_factory=dict)
     hint: str | None = None
     severity: str | None = None
-    reports: int = 1
+    signals: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", _frozen(self.values))

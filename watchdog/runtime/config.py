@@ -24,6 +24,7 @@ from watchdog.common.registry import Plugin, Registry
 from watchdog.common.secrets import collect_secrets
 from watchdog.notification.models import MaintenanceWindow, NotifyConfig
 from watchdog.notification.models import cross_check as notify_cross_check
+from watchdog.pipeline.incidents import USER_REPORTS
 from watchdog.pipeline.probe import ProbeRegistry
 from watchdog.remediation.contract import RemediationRegistry
 from watchdog.runtime import yamlloader
@@ -228,6 +229,7 @@ class _Loader:
             if isinstance(data.get("probes"), dict) else set()
         refs = _References(probes, probe_types, frozenset(declared))
         self.cross_check(severity, probes, refs)
+        self.check_reports(settings, severity, declared)
         named = {**dict.fromkeys(declared), **probes}  # a probe that did not load: no follow-on
         for key, message in notify_cross_check(notify, windows.maintenance, severity, named):
             self.problem(key, message)
@@ -305,6 +307,16 @@ class _Loader:
                 elif refs.unknown(dep):
                     self.problem(f"{where}.depends_on[{i}]",
                                  f"{dep!r} is not another configured probe{refs.known(dep)}")
+
+    def check_reports(self, settings: WatchdogSettings, severity: SeverityConfig,
+                      declared: set[str]) -> None:
+        if USER_REPORTS in declared:
+            self.problem(f"probes.{USER_REPORTS}", "this name is reserved for the incident "
+                         "user reports open (watchdog.reports): name the probe otherwise")
+        level = settings.reports.severity if settings.reports is not None else None
+        if level is not None and level not in severity.levels:
+            self.problem("watchdog.reports.severity", f"unknown severity {level!r} "
+                         f"(levels: {', '.join(severity.levels)})")
 
     def check_remediations(self, rems: Mapping[str, RemediationSpec],
                            refs: _References) -> None:

@@ -94,6 +94,19 @@ class ActionLimit(Strict):
     within: Duration = 600.0
 
 
+class ReportSettings(Strict):
+    """`watchdog.reports`: user reports (`POST /api/reports`, `runbook-watchdog report`).
+
+    Absent, the endpoint answers 404: reports need a bearer token, read from `token_file`
+    on every request (so a rotated token needs no reload).
+    """
+
+    token_file: Path
+    max_length: Annotated[int, Field(ge=10, le=8000)] = 2000  # characters of one report
+    severity: str = "sev3"  # of the "user reports" incident a report opens
+    resolve_after: Duration = 3600.0  # that incident resolves after this long without one
+
+
 class WatchdogSettings(Strict):
     """The `watchdog:` section: process-wide settings."""
 
@@ -114,6 +127,7 @@ class WatchdogSettings(Strict):
     max_actions: ActionLimit = ActionLimit()
     # This many probes failing at once is a shared cause (network, host, disk): alert, don't act.
     storm_failing_probes: Annotated[int, Field(ge=2)] = 4
+    reports: ReportSettings | None = None  # absent: user reports are refused (404)
 
     @field_validator("listen")
     @classmethod
@@ -144,6 +158,9 @@ class ProbeCommon(Strict):
     runbook: str | None = None
     hint: str | None = None
     depends_on: tuple[str, ...] = ()
+    # How long a dependent's first page waits for its dependencies to be detected;
+    # None: derived from them (notification/grouping.py), 0: no wait.
+    hold_for: Duration | None = None
     escalate: EscalateRule | Literal[False] | None = None
     enabled: bool = True
 

@@ -36,6 +36,7 @@ from watchdog.remediation.sandbox import needs_of, self_check
 from watchdog.runtime.config import Config, load_config
 from watchdog.runtime.httpapi import HttpListener, StatusSource
 from watchdog.runtime.metrics import Metrics
+from watchdog.runtime.reportapi import ReportEndpoint
 from watchdog.runtime.systemd import LoopPulseCollector, ServiceHooks, summary_line
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,11 @@ class Daemon:
         self.scheduler.start(self._jobs)
 
     def _start_listener(self) -> None:
-        source = StatusSource(self.registry, asyncio.get_running_loop(), self.status,
-                              self.healthy)
+        loop = asyncio.get_running_loop()
+        source = StatusSource(self.registry, loop, self.status, self.healthy)
+        source.reports = ReportEndpoint(lambda: self.config.watchdog.reports,
+                                        lambda: self.config.probes,
+                                        lambda report: self.notifier.file_report(report), loop)
         settings = self.config.watchdog
         self.listener = HttpListener(settings.listen_host, settings.listen_port, source,
                                      self.config.web)

@@ -21,6 +21,7 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from watchdog.common.errors import WatchdogError
+from watchdog.runtime.reportapi import ReportEndpoint
 from watchdog.runtime.statusview import render_html
 from watchdog.runtime.webconfig import WebConfig
 
@@ -37,6 +38,7 @@ class StatusSource:
         self.loop = loop
         self.status = status
         self.healthy = healthy
+        self.reports: ReportEndpoint | None = None  # POST /api/reports (reportapi.py)
 
     def status_json(self, timeout: float = 5.0) -> dict[str, Any]:
         async def snapshot() -> dict[str, Any]:
@@ -83,6 +85,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.do_GET()
 
+    def do_POST(self) -> None:
+        endpoint = self.server.source.reports
+        if self.path.split("?", 1)[0] != "/api/reports" or endpoint is None:
+            self.send_error(501, "Unsupported method ('POST')")  # everything else is read-only
+            return
+        reply = endpoint.handle(self.headers, self.rfile)
+        self._send(reply.code, reply.payload(), "application/json", reply.headers)
+
     def _metrics(self) -> None:
         self._send(200, generate_latest(self.server.source.registry), CONTENT_TYPE_LATEST)
 
@@ -108,9 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, page.encode(), "text/html; charset=utf-8")
 
-    def _send(self, code: int, body: bytes, ctype: str) -> None:
+    def _send(self, code: int, body: bytes, ctype: str,
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         # Read-only and self-contained: nothing may be loaded from anywhere, nothing run.
         self.send_header("Content-Security-Policy",
                          "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")

@@ -24,8 +24,19 @@ class WebhookSender:
                                       timeout=self.config.timeout))
 
 
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn reads `<...>` as links and mentions (`<!channel>`): messages are text.
+
+    Slack's documented escaping is exactly these three characters, shown as themselves.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 class SlackSender:
-    """Slack's incoming-webhook body (`{"text": ...}`); Mattermost and Rocket.Chat take it too."""
+    """Slack's incoming-webhook body (`{"text": ...}`); Mattermost and Rocket.Chat take it too.
+
+    The text is escaped (`slack_escape`): what users or probes wrote is never markup.
+    """
 
     def __init__(self, config: SlackChannel, http: httpx.AsyncClient) -> None:
         self.config = config
@@ -33,7 +44,8 @@ class SlackSender:
 
     async def send(self, message: Message, now: float) -> None:
         accepted(await self.http.post(self.config.url.get_secret_value(),
-                                      json={"text": message.text}, timeout=self.config.timeout))
+                                      json={"text": slack_escape(message.text)},
+                                      timeout=self.config.timeout))
 
 
 class TelegramSender:
