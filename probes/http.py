@@ -3,8 +3,9 @@
 Causes: refused, timeout, dns, tls_error, connect_error, bad_status, bad_body, bad_redirect,
 cert_expiring, slow.
 
-The certificate is read from the connection the request used (httpcore exposes it as the
-response's `network_stream` extension), so no second TLS handshake is made. Redirects are
+The certificate is read from the connection the request used (the client's aiohttp
+adapter records it on the response, watchdog/peers/http.py), so no second TLS handshake
+is made. Redirects are
 followed by the probe itself, one hop at a time through the shared client, so the secret
 headers only ever go to the configured host.
 """
@@ -26,6 +27,7 @@ from probes._retry import http_transient, retry_once
 from probes._tls import client_context, days_left
 from watchdog.common.durations import Duration
 from watchdog.peers.errors import network_cause
+from watchdog.peers.http import http_client, peer_cert
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
@@ -99,9 +101,8 @@ class HttpProbe:
         # A private CA or verify_tls: false needs a client of its own (built once, reused);
         # everything else shares the process-wide client.
         self._own_client = params.ca_file is not None or not params.verify_tls
-        self.client = httpx.AsyncClient(
-            verify=client_context(params.ca_file, params.verify_tls), trust_env=False,
-        ) if self._own_client else ctx.http()
+        self.client = http_client(client_context(params.ca_file, params.verify_tls)) \
+            if self._own_client else ctx.http()
         self._body_re = re.compile(params.expect_body) if params.expect_body else None
 
     def _headers(self) -> dict[str, str]:
@@ -208,11 +209,8 @@ class HttpProbe:
 
 
 def _cert_days(response: httpx.Response) -> float | None:
-    stream = response.extensions.get("network_stream")
-    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
-    if ssl_object is None:
-        return None
-    return days_left(ssl_object.getpeercert() or {})
+    cert = peer_cert(response)
+    return None if cert is None else days_left(cert)
 
 
 def _values(fetched: Fetched, latency: float) -> dict[str, float]:
