@@ -104,6 +104,7 @@ class HttpProbe:
         self.client = http_client(client_context(params.ca_file, params.verify_tls)) \
             if self._own_client else ctx.http()
         self._body_re = re.compile(params.expect_body) if params.expect_body else None
+        self._url = httpx.URL(params.url)  # parsed once, not on every run
 
     def _headers(self) -> dict[str, str]:
         secret = {k: v.get_secret_value() for k, v in self.params.secret_headers.items()}
@@ -123,8 +124,7 @@ class HttpProbe:
         return self._judge(fetched, latency).with_latency(latency)
 
     async def _follow(self) -> Fetched:
-        url = httpx.URL(self.params.url)
-        method = self.params.method
+        url, method = self._url, self.params.method
         for hop in range(self.params.max_redirects + 1):
             fetched = await self._fetch(method, url, hop)
             nxt = fetched.response.next_request
@@ -135,12 +135,12 @@ class HttpProbe:
         raise RedirectRefused(f"more than {self.params.max_redirects} redirects")
 
     def _allow(self, target: httpx.URL) -> None:
-        if not self.params.redirect_other_hosts and target.host != httpx.URL(self.params.url).host:
+        if not self.params.redirect_other_hosts and target.host != self._url.host:
             raise RedirectRefused(f"redirects to another host ({target.host})")
 
     async def _fetch(self, method: str, url: httpx.URL, hop: int) -> Fetched:
         # Secret headers go to the configured host only.
-        headers = self._headers() if url.host == httpx.URL(self.params.url).host \
+        headers = self._headers() if url.host == self._url.host \
             else dict(self.params.headers)
         async with self.client.stream(method, url, headers=headers, timeout=self.timeout,
                                       follow_redirects=False) as response:

@@ -60,3 +60,12 @@ def test_a_response_over_plain_http_has_no_certificate_and_an_unverified_one_an_
             return peer_cert(over_http), peer_cert(over_tls)
 
     assert asyncio.run(go()) == (None, {})
+
+
+def test_a_cookie_one_answer_sets_is_never_sent_back(web: NetHttpPeer) -> None:
+    async def go() -> dict[str, str]:
+        async with http_client() as client:
+            (await client.get(web.url("/set-cookie"))).raise_for_status()
+            return dict((await client.get(web.url("/headers"))).json())
+
+    assert "Cookie" not in asyncio.run(go())

@@ -26,6 +26,9 @@ because that transport cannot carry what the probes need:
     ClientOSError (reset mid-request)    ReadError              retried once
     InvalidURL                           UnsupportedProtocol    connect_error
 
+The client keeps no cookies: a probe's request is what its config says, whatever an
+earlier answer (of any target) set, and no run pays for httpx's cookie jar.
+
 DNS answers are cached by aiohttp for 10 s (its default), so a changed record reaches new
 connections within 10 s; a failed lookup is not cached.
 """
@@ -158,11 +161,32 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that keeps nothing (httpx builds a urllib request per response to fill it)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class ProbeClient(httpx.AsyncClient):
+    """httpx.AsyncClient with no cookie jar."""
+
+    _no_cookies = _NoCookies()  # empty: httpx only reads it, and nothing is ever kept
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("the probes' HTTP client keeps no cookies")
+
+
 def http_client(context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """An AsyncClient over the aiohttp transport: no environment proxies, no redirects.
 
     Without `context`, certificates are verified as stock httpx does (certifi's CAs).
     """
     context = context or httpx.create_ssl_context(trust_env=False)
-    return httpx.AsyncClient(transport=AiohttpTransport(context), trust_env=False,
-                             follow_redirects=False)
+    return ProbeClient(transport=AiohttpTransport(context), trust_env=False,
+                       follow_redirects=False)
