@@ -121,9 +121,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
+        # getaddrinfo in a thread, as httpcore did, even where aiodns is installed: its
+        # errors carry the socket.gaierror that `network_cause()` reads as `dns`.
         connector = aiohttp.TCPConnector(
             ssl=self._context, limit=self._limits.max_connections or 0,
-            keepalive_timeout=self._limits.keepalive_expiry or 0)
+            keepalive_timeout=self._limits.keepalive_expiry or 0,
+            resolver=aiohttp.ThreadedResolver())
         # No cookie jar: one probe's cookies must never reach another's request.
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                      auto_decompress=False, response_class=_CertResponse)
