@@ -2,7 +2,8 @@
 
 runbook-watchdog's probe path is driven at its best rate: run_once (the framework's error
 boundary included) over the 1,000 http probes, back to back with a fixed number in flight,
-through the shared client (shipped stock httpx, and two variants that are not shipped).
+through the shared client (shipped: httpx over the aiohttp adapter; and two transports that
+are not shipped, bench/transports.py).
 Debian's prometheus-blackbox-exporter probes the same targets, driven at its best rate by
 concurrent keep-alive /probe requests. CPU is each prober's own (from /proc).
 """
@@ -128,7 +129,7 @@ async def blackbox(tmp: Path, targets: Targets, seconds: float) -> dict[str, flo
 
 
 SCHEDULES = (5.0, 2.0)  # 1,000 probes at these intervals: 200 and 500 probes/s offered
-VARIANTS = (("stock", 10), ("stock", 200), ("bounded", 200), ("aiohttp", 200))
+VARIANTS = (("shipped", 200), ("httpcore", 10), ("httpcore", 200), ("httpx-aiohttp", 200))
 
 
 async def main() -> list[Figure]:
@@ -157,7 +158,7 @@ async def main() -> list[Figure]:
         print(f"B1 blackbox: {extra['blackbox']}", flush=True)
         for in_flight in (10, 200):
             IN_FLIGHT = in_flight
-            await saturate(config, 5.0, profile=f"B1-stock-{in_flight}")
+            await saturate(config, 5.0, profile=f"B1-shipped-{in_flight}")
     finally:
         targets.stop()
     figures = figures_of(extra)
@@ -165,10 +166,10 @@ async def main() -> list[Figure]:
     return figures
 
 
-LABELS = {"stock@10": "shipped client (stock httpx), 10 in flight (its best rate)",
-          "stock@200": "shipped client (stock httpx), 200 in flight",
-          "bounded@200": "stock httpx behind a 10-slot semaphore, 200 in flight (not shipped)",
-          "aiohttp@200": "httpx over the httpx-aiohttp transport, 200 in flight (not shipped)"}
+LABELS = {"shipped@200": "shipped client (httpx over the aiohttp adapter), 200 in flight",
+          "httpcore@10": "stock httpx (httpcore), 10 in flight (its best rate; not shipped)",
+          "httpcore@200": "stock httpx (httpcore), 200 in flight (not shipped)",
+          "httpx-aiohttp@200": "httpx over PyPI httpx-aiohttp, 200 in flight (not shipped)"}
 
 
 def figures_of(x: dict[str, Any]) -> list[Figure]:

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_none
 
 from watchdog.peers.errors import chain
 
@@ -21,13 +20,17 @@ T = TypeVar("T")
 
 async def retry_once(attempt: Callable[[], Awaitable[T]],
                      transient: Callable[[BaseException], bool]) -> T:
-    """`await attempt()`, and once more if it raised something `transient` says is."""
-    retrying = AsyncRetrying(stop=stop_after_attempt(2), wait=wait_none(),
-                             retry=retry_if_exception(transient), reraise=True)
-    async for try_ in retrying:
-        with try_:
-            return await attempt()
-    raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+    """`await attempt()`, and once more if it raised something `transient` says is.
+
+    A plain try, not tenacity: its retry state machine cost more per run than the rest of
+    the probe's own code (issue 16, B1), and one immediate retry needs none of it.
+    """
+    try:
+        return await attempt()
+    except Exception as exc:
+        if not transient(exc):
+            raise
+    return await attempt()
 
 
 def is_reset(exc: BaseException) -> bool:

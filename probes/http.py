@@ -3,8 +3,9 @@
 Causes: refused, timeout, dns, tls_error, connect_error, bad_status, bad_body, bad_redirect,
 cert_expiring, slow.
 
-The certificate is read from the connection the request used (httpcore exposes it as the
-response's `network_stream` extension), so no second TLS handshake is made. Redirects are
+The certificate is read from the connection the request used (the client's aiohttp
+adapter records it on the response, watchdog/peers/http.py), so no second TLS handshake
+is made. Redirects are
 followed by the probe itself, one hop at a time through the shared client, so the secret
 headers only ever go to the configured host.
 """
@@ -27,6 +28,7 @@ from probes._tls import client_context, days_left
 from watchdog.common.durations import Duration
 from watchdog.common.urls import HttpUrl
 from watchdog.peers.errors import network_cause
+from watchdog.peers.http import http_client, peer_cert
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
@@ -100,10 +102,10 @@ class HttpProbe:
         # A private CA or verify_tls: false needs a client of its own (built once, reused);
         # everything else shares the process-wide client.
         self._own_client = params.ca_file is not None or not params.verify_tls
-        self.client = httpx.AsyncClient(
-            verify=client_context(params.ca_file, params.verify_tls), trust_env=False,
-        ) if self._own_client else ctx.http()
+        self.client = http_client(client_context(params.ca_file, params.verify_tls)) \
+            if self._own_client else ctx.http()
         self._body_re = re.compile(params.expect_body) if params.expect_body else None
+        self._url = httpx.URL(params.url)  # parsed once, not on every run
 
     def _headers(self) -> dict[str, str]:
         secret = {k: v.get_secret_value() for k, v in self.params.secret_headers.items()}
@@ -123,8 +125,7 @@ class HttpProbe:
         return self._judge(fetched, latency).with_latency(latency)
 
     async def _follow(self) -> Fetched:
-        url = httpx.URL(self.params.url)
-        method = self.params.method
+        url, method = self._url, self.params.method
         for hop in range(self.params.max_redirects + 1):
             fetched = await self._fetch(method, url, hop)
             nxt = fetched.response.next_request
@@ -135,12 +136,12 @@ class HttpProbe:
         raise RedirectRefused(f"more than {self.params.max_redirects} redirects")
 
     def _allow(self, target: httpx.URL) -> None:
-        if not self.params.redirect_other_hosts and target.host != httpx.URL(self.params.url).host:
+        if not self.params.redirect_other_hosts and target.host != self._url.host:
             raise RedirectRefused(f"redirects to another host ({target.host})")
 
     async def _fetch(self, method: str, url: httpx.URL, hop: int) -> Fetched:
         # Secret headers go to the configured host only.
-        headers = self._headers() if url.host == httpx.URL(self.params.url).host \
+        headers = self._headers() if url.host == self._url.host \
             else dict(self.params.headers)
         async with self.client.stream(method, url, headers=headers, timeout=self.timeout,
                                       follow_redirects=False) as response:
@@ -209,11 +210,8 @@ class HttpProbe:
 
 
 def _cert_days(response: httpx.Response) -> float | None:
-    stream = response.extensions.get("network_stream")
-    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
-    if ssl_object is None:
-        return None
-    return days_left(ssl_object.getpeercert() or {})
+    cert = peer_cert(response)
+    return None if cert is None else days_left(cert)
 
 
 def _values(fetched: Fetched, latency: float) -> dict[str, float]:

@@ -12,6 +12,7 @@ Everything http_peer.py serves, plus:
   /flaky/<key>             the first request per key: the connection is dropped without an
                            answer (a stale keep-alive connection); later ones: 200
   /requests                how many requests each path got, as JSON
+  /set-cookie              200 with a session cookie (Set-Cookie: session=s3cr3t)
 With CERT_PEM and KEY_PEM the server speaks TLS only.
 """
 
@@ -49,6 +50,8 @@ class NetHandler(Handler):
             return self._location(dict(parse_qsl(url.query))["to"])
         if parts[0] == "flaky":
             return self._flaky(seen)
+        if parts[0] == "set-cookie":
+            return self._set_cookie()
         if parts[0] == "requests":
             return self._send(200, json.dumps(dict(SEEN)).encode())
         return super().do_GET()
@@ -56,6 +59,12 @@ class NetHandler(Handler):
     def _location(self, where: str) -> None:
         self.send_response(302)
         self.send_header("Location", where)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _set_cookie(self) -> None:
+        self.send_response(200)
+        self.send_header("Set-Cookie", "session=s3cr3t; Path=/")
         self.send_header("Content-Length", "0")
         self.end_headers()
 

@@ -15,7 +15,7 @@ from typing import Any
 from watchdog.common.errors import StateError
 from watchdog.common.secrets import scrub
 from watchdog.pipeline.classifier import HysteresisPolicy, Track, Transition, Verdict, classify
-from watchdog.pipeline.incidents import Change, Incident, IncidentBook, track_to_json
+from watchdog.pipeline.incidents import Change, Incident, IncidentBook
 from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.scheduler import Job, RunInfo
 from watchdog.runtime.config import Config, ProbeSpec
@@ -122,7 +122,7 @@ class PipelineEngine:
             return None
         # The classifier keeps the worst severity while open, so this sticks.
         self.tracks[probe] = replace(track, severity=severity, escalated=True)
-        self.book.store.save_track(probe, track_to_json(self.tracks[probe]))
+        self.book.save_track(probe, self.tracks[probe])
         log.error("incident %d escalated to %s: %s", change.incident.id, severity.upper(),
                   scrub(reason))
         self._announce(change)

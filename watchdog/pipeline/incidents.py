@@ -3,6 +3,10 @@
 One open incident per probe. A verdict's track and the incident change it causes are
 written in one transaction, so a crash never leaves an incident open that the classifier
 forgot (or the reverse), and an incident open before a restart is the same one after it.
+
+A run that changes nothing a restart needs writes nothing: the track is written only when
+its durable part changed (`durable()`), so a healthy probe's OK runs cost no SQLite
+transaction and no JSON (issue 16; docs/benchmarks.md, B1).
 """
 
 from __future__ import annotations
@@ -63,6 +67,12 @@ def track_to_json(track: Track) -> dict[str, Any]:
     return dataclasses.asdict(track)
 
 
+def durable(track: Track) -> Track:
+    """What a restart needs of `track`: all of it, but the run of successes only while an
+    incident is open (it counts towards recover_after; with none open nothing reads it)."""
+    return track if track.failing else dataclasses.replace(track, successes=0)
+
+
 def track_from_json(data: dict[str, Any]) -> Track:
     known = {f.name for f in dataclasses.fields(Track)}
     return Track(**{k: v for k, v in data.items() if k in known})
@@ -71,6 +81,8 @@ def track_from_json(data: dict[str, Any]) -> Track:
 class IncidentBook:
     def __init__(self, store: StateStore) -> None:
         self.store = store
+        self._written: dict[str, Track] = {}  # durable() of each stored track
+        self.tracks()
 
     def open_incidents(self) -> list[Incident]:
         rows = self.store.query("SELECT * FROM incidents WHERE status = 'open' ORDER BY id")
@@ -91,11 +103,30 @@ class IncidentBook:
         return [dict(r) for r in rows]
 
     def tracks(self) -> dict[str, Track]:
-        return {name: track_from_json(d) for name, d in self.store.load_tracks().items()}
+        tracks = {name: track_from_json(d) for name, d in self.store.load_tracks().items()}
+        self._written = {name: durable(track) for name, track in tracks.items()}
+        return tracks
+
+    def save_track(self, probe: str, track: Track) -> None:
+        self.store.save_track(probe, track_to_json(track))
+        self._written[probe] = durable(track)
 
     def record(self, probe: str, verdict: Verdict, obs: Observation, *, runbook: str | None,
                hint: str | None, now: float) -> Change | None:
-        """Persist the verdict's track and apply its transition, atomically."""
+        """Persist the verdict's track and apply its transition, atomically.
+
+        Nothing is written when there is no transition and the track's durable part is
+        the stored one's (a probe with no stored track reads back as `Track()`).
+        """
+        if verdict.transition is None and \
+                durable(verdict.track) == self._written.get(probe, Track()):
+            return None
+        change = self._write(probe, verdict, obs, runbook, hint, now)
+        self._written[probe] = durable(verdict.track)  # committed
+        return change
+
+    def _write(self, probe: str, verdict: Verdict, obs: Observation, runbook: str | None,
+               hint: str | None, now: float) -> Change | None:
         summary = scrub(obs.summary)
         with self.store.transaction() as db:
             db.execute("INSERT INTO tracks VALUES (?, ?) ON CONFLICT (probe) DO UPDATE "
@@ -207,6 +238,8 @@ class IncidentBook:
                 db.execute("INSERT INTO incident_events (incident_id, at, kind, summary) "
                            "VALUES (?, ?, 'resolve', ?)", (incident.id, now, why))
                 db.execute("DELETE FROM tracks WHERE probe = ?", (incident.probe,))
+        for incident in orphans:
+            self._written.pop(incident.probe, None)
         return orphans
 
 

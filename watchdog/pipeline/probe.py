@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from watchdog.common.clock import Clock
 from watchdog.common.registry import PROBE_GROUP, Contract, Registry
 from watchdog.common.state import StateStore
+from watchdog.peers.http import http_client
 from watchdog.pipeline.observation import Observation
 from watchdog.runtime.config_models import WatchdogSettings
 
@@ -103,12 +104,10 @@ class Resources:
         )
 
     def http(self) -> httpx.AsyncClient:
-        """The process-wide AsyncClient (building one costs ~20 ms and ~1 MB: share it)."""
+        """The process-wide AsyncClient over aiohttp (watchdog/peers/http.py); building one
+        costs ~20 ms and ~1 MB: share it."""
         if self._http is None:
-            limits = httpx.Limits(max_connections=200, max_keepalive_connections=100,
-                                  keepalive_expiry=120.0)
-            self._http = httpx.AsyncClient(limits=limits, trust_env=False,
-                                           follow_redirects=False)
+            self._http = http_client()
         return self._http
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any, timeout: float) -> T:
