@@ -1,8 +1,9 @@
 """Docker Engine API access shared by probes (container, deploy, logs, reconnect rate) and actions.
 
-The docker SDK is synchronous, so every call runs in the framework's bounded executor
-(`ctx.run_blocking`) with the probe's timeout, and the client itself has the same socket
-timeout so a hung engine frees its thread. Failures of the engine itself become
+The docker SDK is synchronous, so every call runs in the Docker pool of bounded workers
+(`ctx.run_blocking`, pool "docker": a hung engine holds only Docker workers) with the
+probe's timeout, and the client itself has the same socket timeout so a hung engine frees
+its thread. Failures of the engine itself become
 `DockerUnavailable` with a cause from this vocabulary (the probes report it as UNKNOWN:
 the engine not answering says nothing certain about the container):
 
@@ -25,6 +26,7 @@ import docker.errors
 import requests
 
 from watchdog.peers.errors import network_cause
+from watchdog.pipeline.blocking import WatchdogOverloaded
 from watchdog.pipeline.observation import Observation, unknown
 from watchdog.pipeline.probe import BlockingTimeout, ProbeContext
 from watchdog.remediation.contract import (
@@ -39,6 +41,7 @@ from watchdog.runtime.config_models import WatchdogSettings
 
 T = TypeVar("T")
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
+POOL = "docker"
 _BOOTSTRAP_VERSION = "1.24"  # only used to build the client; /version is unversioned
 HINT = ("the Docker engine does not answer: is dockerd (or podman system service) running? "
         "`docker ps` from the host (runbook §2.5)")
@@ -79,7 +82,7 @@ class DockerAccess:
                                     f"Docker API at {self.url}: the previous call has not returned")
         try:
             return await self._ctx.run_blocking(self._in_thread, fn, *args,
-                                                timeout=self._ctx.timeout)
+                                                timeout=self._ctx.timeout, pool=POOL)
         except BlockingTimeout as exc:
             raise DockerUnavailable(
                 "docker_timeout",
@@ -195,7 +198,7 @@ class DockerEngine:
                        error: type[Exception] = ActionFailed) -> T:
         try:
             return await self.access.call(fn, *args)
-        except DockerUnavailable as exc:
+        except (DockerUnavailable, WatchdogOverloaded) as exc:
             raise error(str(exc)) from exc
         except docker.errors.NotFound as exc:
             raise error(f"not found: {exc.explanation}") from exc

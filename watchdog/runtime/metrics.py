@@ -11,6 +11,7 @@ import contextlib
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from watchdog import __version__
+from watchdog.pipeline.capacity import SkipReason
 
 PREFIX = "runbook_watchdog_"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -46,8 +47,9 @@ class Metrics:
             "How late probe runs start relative to their fixed-rate schedule",
             buckets=_LATENCY_BUCKETS, registry=registry)
         self.skipped = counter(
-            "scheduler_skipped_runs", "Scheduled runs skipped because the previous run overran",
-            ("probe",))
+            "scheduler_skipped_runs", "Scheduled runs not started, by reason: overrun (the "
+            "previous run was still in flight), capacity (max_in_flight runs in flight), late "
+            "(the loop reached it after max_lateness)", ("probe", "reason"))
         self.reload_ok = gauge("config_last_reload_successful",
                                "1 if the last config (re)load succeeded")
         self.reload_ts = gauge("config_last_reload_success_timestamp_seconds",
@@ -81,10 +83,12 @@ class Metrics:
 
     def forget_probe(self, probe: str) -> None:
         """Drop a removed probe's series so they do not linger after a reload."""
-        for metric in (self.probe_success, self.probe_duration, self.probe_errors,
-                       self.skipped):
+        for metric in (self.probe_success, self.probe_duration, self.probe_errors):
             with contextlib.suppress(KeyError):
                 metric.remove(probe)
+        for reason in SkipReason:
+            with contextlib.suppress(KeyError):
+                self.skipped.remove(probe, reason.value)
         for status in ("ok", "failed", "unknown"):
             with contextlib.suppress(KeyError):
                 self.probe_runs.remove(probe, status)
