@@ -18,9 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from watchdog.common.errors import WatchdogError
+from watchdog.runtime.metrics import Exposition
 from watchdog.runtime.statusview import render_html
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class StatusSource:
                  status: Callable[[], dict[str, Any]], healthy: Callable[[], tuple[bool, str]]
                  ) -> None:
         self.registry = registry
+        self.exposition = Exposition(registry)
         self.loop = loop
         self.status = status
         self.healthy = healthy
@@ -61,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def _metrics(self) -> None:
-        self._send(200, generate_latest(self.server.source.registry), CONTENT_TYPE_LATEST)
+        self._send(200, self.server.source.exposition.render(), CONTENT_TYPE_LATEST)
 
     def _healthz(self) -> None:
         ok, why = self.server.source.healthy()
