@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import docker.errors
-
 from remediations._envfile import current_values, rewrite_env, write_atomically
 from watchdog.peers.docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
 from watchdog.remediation.contract import (
@@ -90,6 +88,8 @@ class PaymentProviderSwitch(BaseAction[SwitchParams]):
                 "restarted_after": started}
 
     async def _restart(self, name: str) -> None:
+        import docker.errors
+
         try:
             await self.docker.call(
                 lambda c: c.api.restart(name, timeout=self.params.restart_timeout))

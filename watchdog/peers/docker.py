@@ -19,11 +19,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
-
-import docker
-import docker.errors
-import requests
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.blocking import WatchdogOverloaded
@@ -38,6 +34,11 @@ from watchdog.remediation.contract import (
     ParamsT,
 )
 from watchdog.runtime.config_models import WatchdogSettings
+
+if TYPE_CHECKING:
+    # The SDK (with requests and urllib3, ~10 MiB) is imported when a Docker call is first
+    # made, so a config without Docker probes or actions never loads it.
+    import docker
 
 T = TypeVar("T")
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
@@ -89,6 +90,9 @@ class DockerAccess:
                 f"Docker API at {self.url} did not answer within {self._ctx.timeout:g}s") from exc
 
     def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        import docker.errors
+        import requests
+
         self._busy.set()
         try:
             return fn(self._client_here(), *args)
@@ -121,6 +125,8 @@ def connect(url: str, timeout: float) -> docker.DockerClient:
     socket open when the engine does not answer; a fixed version would break on engines
     that dropped old ones (Docker 29 needs 1.44, Podman 4 offers 1.41).
     """
+    import docker
+
     seconds = max(1, round(timeout))
     _reach(url, timeout)
     asker = docker.DockerClient(base_url=url, timeout=seconds, version=_BOOTSTRAP_VERSION)
@@ -145,6 +151,9 @@ def _reach(url: str, timeout: float) -> None:
 
 
 def _unavailable(url: str, exc: BaseException) -> DockerUnavailable:
+    import docker.errors
+    import requests
+
     cause = network_cause(exc)
     if cause == "timeout" or isinstance(exc, requests.Timeout):
         return DockerUnavailable("docker_timeout", f"Docker API at {url} timed out")
@@ -156,6 +165,8 @@ def _unavailable(url: str, exc: BaseException) -> DockerUnavailable:
 
 def inspect_container(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
     """The container's inspect document, or None when there is no such container."""
+    import docker.errors
+
     try:
         attrs: dict[str, Any] = client.api.inspect_container(name)
     except docker.errors.NotFound:
@@ -196,6 +207,8 @@ class DockerEngine:
 
     async def __call__(self, fn: Callable[..., T], *args: Any,
                        error: type[Exception] = ActionFailed) -> T:
+        import docker.errors
+
         try:
             return await self.access.call(fn, *args)
         except (DockerUnavailable, WatchdogOverloaded) as exc:
@@ -253,6 +266,8 @@ def image_id_of(attrs: dict[str, Any]) -> str:
 
 def find_image(client: docker.DockerClient, image_id: str) -> dict[str, Any] | None:
     """The image's inspect document by ID, or None when the engine no longer has it."""
+    import docker.errors
+
     try:
         attrs: dict[str, Any] = client.api.inspect_image(image_id)
     except docker.errors.NotFound:
