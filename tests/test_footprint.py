@@ -57,12 +57,27 @@ def without_docker(tmp: Path) -> Path:
 
 
 def test_the_bundled_probes_without_docker_never_import_the_docker_sdk(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-c", RUN_ONCE, str(without_docker(tmp_path))],
-                         capture_output=True, text=True, timeout=180, check=False, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-3000:]
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = run_once(without_docker(tmp_path))
     assert "smtp" in seen["ran"] and "docker-disk" in seen["ran"]
     assert not set(DOCKER_PROBES) & set(seen["ran"])
     modules = set(seen["modules"])
     assert "probes.container" in modules  # every plugin was loaded, its SDK was not
     assert not {"docker", "requests", "urllib3"} & modules
+
+
+def run_once(config: Path) -> dict[str, list[str]]:
+    out = subprocess.run([sys.executable, "-c", RUN_ONCE, str(config)], capture_output=True,
+                         text=True, timeout=180, check=False, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen: dict[str, list[str]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return seen
+
+
+def test_a_config_with_no_sdk_probe_imports_no_sdk(tmp_path: Path) -> None:
+    config = tmp_path / "watchdog.yaml"
+    config.write_text(f"watchdog:\n  listen: 127.0.0.1:{free_port()}\n  state_dir: "
+                      f"{tmp_path}/state\n  spread: 1s\n  kill_switch: {tmp_path}/none\n"
+                      f"probes:\n  disk:\n    type: disk\n    path: {tmp_path}\n")
+    seen = run_once(config)
+    assert seen["ran"] == ["disk"]
+    assert not {"docker", "requests", "pymongo", "dns", "redis"} & set(seen["modules"])
