@@ -178,3 +178,41 @@ def test_check_runs_at_most_limit_probes_at_once_and_times_them_from_their_turn(
     observations, peak = asyncio.run(go())
     assert peak == 10
     assert [o.summary for o in observations] == ["done"] * 30  # none timed out in the queue
+
+
+def test_the_limit_follows_the_loop_between_floor_and_ceiling() -> None:
+    slots = Slots(10, ManualClock())
+    for _ in range(20):
+        slots.adapt(lag=0.05, target=0.02)  # the loop wakes runs late: saturated
+    assert slots.limit == 4
+    slots.adapt(lag=0.0, target=0.02)  # on time, but slots to spare: no reason to grow
+    assert slots.limit == 4
+    for _ in range(20):
+        slots.in_use = slots.limit
+        slots.adapt(lag=0.0, target=0.02)  # on time and every slot taken: grow
+    assert slots.limit == 10
+
+
+def test_a_saturated_loop_gets_fewer_runs_in_flight() -> None:
+    clock = LaggingClock(lag=0.05)  # past 0.2 x max_lateness: the process is saturated
+    seen: list[int] = []
+    jobs = [Job(f"p{i}", taking(clock, 3.0), interval=10.0, timeout=5.0) for i in range(30)]
+
+    async def go() -> Skips:
+        skips = Skips()
+        scheduler = ProbeScheduler(clock, lambda j, o, i: seen.append(scheduler.slots.in_use),
+                                   grace=1.0, spread=5.0, on_skip=skips,
+                                   capacity=Capacity(max_in_flight=20, max_lateness=0.1))
+        scheduler.start(jobs)
+        await clock.advance(60.0)
+        await scheduler.stop(grace=0.1)
+        return skips
+
+    skips = asyncio.run(go())
+    assert scheduler_limit_reached(seen) <= 4 + 1
+    assert skips.by_reason().get(SkipReason.CAPACITY, 0) > 0
+
+
+def scheduler_limit_reached(in_use_at_results: list[int]) -> int:
+    """The most runs in flight seen after the first wave had taught the limit."""
+    return max(in_use_at_results[len(in_use_at_results) // 2:])

@@ -4,6 +4,13 @@ Offered more than it can do, a monitor must degrade, not collapse: runs that can
 in time are skipped and counted (`runbook_watchdog_scheduler_skipped_runs_total`, with a
 `reason` label), so the runs that do start are on time and keep their whole timeout.
 Queueing them instead only makes every run late and every timeout spurious.
+
+How many runs fit at once depends on the host, so `max_in_flight` is a ceiling and the
+limit in force adapts below it (additive increase, additive decrease, like TCP's window):
+each time the loop wakes a run later than LAG_TARGET x max_lateness, the process is
+saturated and the limit drops by one; each on-time run that finds every slot taken raises
+it by one. Too many runs in flight on a saturated loop would each wait for the loop longer
+than their timeout (Little's law) and fail as if their targets were slow.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from watchdog.common.clock import Clock
 
 DEFAULT_MAX_IN_FLIGHT = 100
 DEFAULT_MAX_LATENESS = 0.1
+LAG_TARGET = 0.2  # of max_lateness: a loop waking runs later than this is saturated
+FLOOR = 4  # the adaptive limit never drops below this (or max_in_flight, if smaller)
 
 
 class SkipReason(StrEnum):
@@ -44,19 +53,25 @@ class Slots:
     """
 
     def __init__(self, limit: int, clock: Clock) -> None:
+        self.ceiling = limit
+        self.floor = min(FLOOR, limit)
         self.limit = limit
         self.clock = clock
-        self._free = limit
+        self.in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    @property
-    def in_use(self) -> int:
-        return self.limit - self._free
+    def adapt(self, lag: float, target: float) -> None:
+        """Follow the loop: one slot fewer when it woke a run `lag` > `target` late, one
+        more when it was on time and every slot is taken."""
+        if lag > target:
+            self.limit = max(self.floor, self.limit - 1)
+        elif self.in_use >= self.limit:
+            self.limit = min(self.ceiling, self.limit + 1)
 
     async def acquire(self, deadline: float) -> bool:
         """Take a slot; False when none came free by `deadline`."""
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
+        if self.in_use < self.limit and not self._waiters:
+            self.in_use += 1
             return True
         if len(self._waiters) >= self.limit:
             return False
@@ -87,9 +102,9 @@ class Slots:
             self._waiters.remove(granted)
 
     def release(self) -> None:
-        while self._waiters:
+        while self._waiters and self.in_use <= self.limit:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # the slot passes straight to the waiter
                 return
-        self._free += 1
+        self.in_use -= 1  # (above a lowered limit: the slot is retired)

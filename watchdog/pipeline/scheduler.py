@@ -25,7 +25,13 @@ from typing import Any
 from watchdog.common.clock import Clock
 from watchdog.common.secrets import scrub
 from watchdog.pipeline.blocking import ALLOWANCE, OVERLOADED, Allowance, WatchdogOverloaded
-from watchdog.pipeline.capacity import DEFAULT_MAX_IN_FLIGHT, Capacity, SkipReason, Slots
+from watchdog.pipeline.capacity import (
+    DEFAULT_MAX_IN_FLIGHT,
+    LAG_TARGET,
+    Capacity,
+    SkipReason,
+    Slots,
+)
 from watchdog.pipeline.observation import Observation, Status, unknown
 from watchdog.pipeline.probe import Probe
 
@@ -157,7 +163,9 @@ class ProbeScheduler:
     async def _attempt(self, job: Job, due: float) -> SkipReason | None:
         """Run the job now if it can start within max_lateness of `due`; else say why not."""
         limit = due + self.capacity.max_lateness
-        if self.clock.monotonic() > limit:
+        lag = self.clock.monotonic() - due
+        self.slots.adapt(lag, LAG_TARGET * self.capacity.max_lateness)
+        if lag > self.capacity.max_lateness:
             return SkipReason.LATE
         if not await self.slots.acquire(limit):
             return SkipReason.CAPACITY
