@@ -161,8 +161,12 @@ class Daemon:
     def _scheduler(self) -> ProbeScheduler:
         settings = self.config.watchdog
         capacity = Capacity(settings.max_in_flight, settings.max_lateness)
-        return ProbeScheduler(self.clock, self.engine.on_result, grace=settings.deadline_grace,
-                              spread=settings.spread, on_skip=self._skipped, capacity=capacity)
+        scheduler = ProbeScheduler(self.clock, self.engine.on_result,
+                                   grace=settings.deadline_grace, spread=settings.spread,
+                                   on_skip=self._skipped, capacity=capacity)
+        self.metrics.in_flight.set_function(lambda: scheduler.slots.in_use)
+        self.metrics.in_flight_limit.set_function(lambda: scheduler.slots.limit)
+        return scheduler
 
     def _remediator(self) -> Remediator:
         built = build_remediations(self.config, self.resources, self.remediation_types,

@@ -56,6 +56,10 @@ class Metrics:
             "scheduler_skipped_runs", "Scheduled runs not started, by reason: overrun (the "
             "previous run was still in flight), capacity (max_in_flight runs in flight), late "
             "(the loop reached it after max_lateness)", ("probe", "reason"))
+        self.in_flight = gauge("scheduler_in_flight", "Probe runs in flight now")
+        self.in_flight_limit = gauge(
+            "scheduler_in_flight_limit", "Probe runs allowed in flight now: adapts below "
+            "watchdog.max_in_flight, lower while the event loop runs late (overload)")
         self.reload_ok = gauge("config_last_reload_successful",
                                "1 if the last config (re)load succeeded")
         self.reload_ts = gauge("config_last_reload_success_timestamp_seconds",
