@@ -17,7 +17,8 @@ PACKAGES = ("httpx", "httpcore", "anyio", "sniffio", "pymongo", "redis", "promet
             "httpx-aiohttp", "aiohttp")
 TITLES = {"B1": "B1 throughput", "B2": "B2 schedule accuracy", "B3": "B3 detection latency",
           "B4": "B4 idle footprint", "B5": "B5 soak", "B6": "B6 /metrics with 10,000 series",
-          "B7": "B7 a hung Docker API call"}
+          "B7": "B7 a hung Docker API call",
+          "B8": "B8 stepped load, 200 -> 4,000 probes/s offered (plot: b8-load-steps.png)"}
 
 
 def version(package: str) -> str:

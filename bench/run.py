@@ -15,7 +15,8 @@ import time
 from bench.common import RESULTS, ROOT, load1, wait_quiet
 
 MODULES = {"B1": "b1_throughput", "B2": "b2_schedule", "B3": "b3_detection",
-           "B4": "b4_idle", "B5": "b5_soak", "B6": "b6_metrics", "B7": "b7_hung_docker"}
+           "B4": "b4_idle", "B5": "b5_soak", "B6": "b6_metrics", "B7": "b7_hung_docker",
+           "B8": "b8_load_steps"}
 SUITE = 19 * 60.0
 LIMIT = 45 * 60.0  # no single benchmark runs longer than this
 
@@ -41,7 +42,7 @@ def run_all() -> int:
         old.unlink()
     started = time.monotonic()
     idle = subprocess.Popen(argv("B4"), env=env(), cwd=ROOT)
-    codes = [one(name) for name in ("B1", "B2", "B3", "B6", "B7")]
+    codes = [one(name) for name in ("B1", "B2", "B3", "B6", "B7", "B8")]
     left = SUITE - (time.monotonic() - started)
     codes.append(one("B5", B5_SECONDS=str(max(120, int(left)))))
     codes.append(idle.wait(timeout=LIMIT))

@@ -22,12 +22,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import docker
+from typing import TYPE_CHECKING, Any
 
 from watchdog.peers.docker import DockerAccess, inspect_container, timestamp_ns
 from watchdog.pipeline.probe import ProbeContext
+
+if TYPE_CHECKING:
+    import docker  # imported at the first Docker call (watchdog/peers/docker.py)
 
 MAX_LINE = 16 * 1024
 MAX_READ = 8 * 1024 * 1024  # per cycle; the rest is read next cycle

@@ -13,10 +13,8 @@ Causes: recent_deploy, plus docker_timeout / docker_unreachable / docker_error (
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-import docker
-import docker.errors
 from pydantic import Field
 
 from watchdog.common.durations import Duration
@@ -24,6 +22,9 @@ from watchdog.common.state import StateStore
 from watchdog.peers.docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
 from watchdog.pipeline.observation import Observation, Status, failed
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
+
+if TYPE_CHECKING:
+    import docker  # imported at the first Docker call (watchdog/peers/docker.py)
 
 NS = "deploy.history"
 HINT = ("a new image went live within the window: if the service misbehaves, roll back "
@@ -81,6 +82,8 @@ def _record(client: docker.DockerClient, name: str, now: float) -> DeployRecord 
     attrs = inspect_container(client, name)
     if attrs is None:
         return None
+    import docker.errors
+
     image_id = str(attrs["Image"])
     image_id = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
     try:

@@ -17,16 +17,15 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import dns.asyncresolver
-import dns.exception
-import dns.rdatatype
-import dns.resolver
 from pydantic import Field, field_validator
 
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 HINTS = {
     "dns_error": "the domain's records cannot be resolved: check the zone at the DNS provider "
@@ -124,6 +123,8 @@ class MailDnsProbe:
         return [f"{selector}._domainkey.{self.domain}" for selector in self.params.dkim_selectors]
 
     def _get_resolver(self) -> dns.asyncresolver.Resolver | Problem:
+        import dns.resolver  # dnspython (~3 MiB) only once a mail_dns probe runs
+
         if self._resolver is None:
             try:
                 self._resolver = _build_resolver(self.params.resolver, self.timeout)
@@ -133,6 +134,10 @@ class MailDnsProbe:
         return self._resolver
 
     async def _txt(self, resolver: dns.asyncresolver.Resolver, name: str) -> Lookup:
+        import dns.exception
+        import dns.rdatatype
+        import dns.resolver
+
         try:
             # dnspython sleeps a 0.1 s backoff before noticing its lifetime ran out: the
             # asyncio bound keeps the answer within the probe's timeout.
@@ -177,6 +182,8 @@ class MailDnsProbe:
 
 
 def _build_resolver(address: str | None, timeout: float) -> dns.asyncresolver.Resolver:
+    import dns.asyncresolver
+
     if address is None:
         resolver = dns.asyncresolver.Resolver()
     else:

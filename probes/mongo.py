@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr
-from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 
 from probes._hints import env_file, fill_all, with_human_steps
-from probes._mongo import bounded_client, hosts_of, mongo_cause, mongo_transient
+from probes._mongo import bounded_client, hosts_of, mongo_cause, mongo_errors, mongo_transient
 from probes._retry import retry_once
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
+
+if TYPE_CHECKING:
+    from pymongo import AsyncMongoClient  # imported when the client is built (probes/_mongo.py)
 
 HINTS = {
     "unreachable": with_human_steps(
@@ -61,7 +62,7 @@ class MongoProbe:
         try:
             async with asyncio.timeout(self.timeout):
                 await retry_once(self._ping, mongo_transient)
-        except (PyMongoError, TimeoutError) as exc:
+        except mongo_errors() as exc:
             cause = mongo_cause(exc) or "error"
             return failed(cause, f"{self.where}: {cause.replace('_', ' ')} "
                           f"({type(exc).__name__})", hint=self.hints[cause],

@@ -16,18 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
 from pydantic import SecretStr
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import (
-    AuthenticationError,
-    OutOfMemoryError,
-    RedisError,
-    ResponseError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeout
 
 from probes._hints import env_file, fill_all
 from probes._retry import retry_once
@@ -104,6 +93,11 @@ class RedisProbe:
         parts = urlsplit(params.url)
         self.where = f"redis {parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
         password = params.password.get_secret_value() if params.password else None
+        # redis-py (~8 MiB) is imported here, so only when a redis probe is configured.
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         # One client (and its pool) for the probe's life; redis-py's own retries are off so
         # a refused connection is reported as such, not as a timeout after backoffs.
         self.client = aioredis.Redis.from_url(
@@ -112,6 +106,8 @@ class RedisProbe:
             health_check_interval=0, decode_responses=True)
 
     async def check(self) -> Observation:
+        from redis.exceptions import RedisError
+
         try:
             async with asyncio.timeout(self.timeout):
                 snap = await retry_once(self._read, _transient)
@@ -156,6 +152,8 @@ class RedisProbe:
 
 async def _refusal(command: Awaitable[Any]) -> str | None:
     """Run a command; "oom" or "misconf" when Redis refuses it for memory or persistence."""
+    from redis.exceptions import OutOfMemoryError, ResponseError
+
     try:
         await command
     except OutOfMemoryError:
@@ -168,6 +166,10 @@ async def _refusal(command: Awaitable[Any]) -> str | None:
 
 
 def _cause(exc: BaseException) -> str:
+    from redis.exceptions import AuthenticationError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeout
+
     if isinstance(exc, AuthenticationError):
         return "auth_failed"
     if isinstance(exc, RedisTimeout | TimeoutError):
@@ -179,6 +181,9 @@ def _cause(exc: BaseException) -> str:
 
 def _transient(exc: BaseException) -> bool:
     """A pooled connection the server closed (Redis restarted, idle timeout)."""
+    from redis.exceptions import AuthenticationError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     return isinstance(exc, RedisConnectionError) and not isinstance(exc, AuthenticationError) \
         and network_cause(exc) is None
 

@@ -15,21 +15,22 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import httpx
 from pydantic import Field, SecretStr
-from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 
 from probes._hints import env_file, fill_all
-from probes._mongo import bounded_client, mongo_cause
+from probes._mongo import bounded_client, mongo_cause, mongo_errors
 from probes._retry import http_transient, retry_once
 from watchdog.common.durations import Duration
 from watchdog.common.urls import HttpUrl
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
+
+if TYPE_CHECKING:
+    from pymongo import AsyncMongoClient  # imported when the client is built (probes/_mongo.py)
 
 HINTS = {
     "provider_error": "5xx from SHKeeper: their side. Check their status page / contact the "
@@ -142,7 +143,7 @@ class ShkeeperProbe:
             async with asyncio.timeout(self.timeout):
                 collection = self.mongo[stuck.database][stuck.collection]
                 return Count(await collection.count_documents(query))
-        except (PyMongoError, TimeoutError) as exc:
+        except mongo_errors() as exc:
             return Count(None, f"MongoDB {mongo_cause(exc) or 'error'} ({type(exc).__name__})")
         except Exception as exc:  # the driver has raised KeyError("payload")
             # An unexpected failure of the count is reported beside SHKeeper's own finding,

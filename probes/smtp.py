@@ -4,17 +4,20 @@ Causes: auth_failed (the provider rotated the password), timeout (the provider
 rate-limits or drops us), refused, dns, tls_error (handshake, certificate, or STARTTLS not
 offered), protocol_error (any other SMTP error reply or a dropped session).
 
-smtplib is blocking, so the session runs in the bounded executor (ctx.run_blocking),
-never on the event loop. An SMTP session is not kept between runs (servers drop idle
-ones); what the probe reuses across runs is its TLS context.
+smtplib is blocking, so the session runs in the SMTP probes' own bounded pool
+(ctx.run_blocking, pool "smtp"), never on the event loop and never queued behind other
+peers' blocking calls. The timeout bounds the time the sessions run (both, with the one
+retry): time queued for a worker is not the server's and is not charged to it
+(watchdog/pipeline/blocking.py). An SMTP session is not kept between runs (servers drop
+idle ones); what the probe reuses across runs is its TLS context.
 """
 
 from __future__ import annotations
 
-import asyncio
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -23,7 +26,7 @@ from pydantic import SecretStr, model_validator
 from probes._hints import env_file, fill_all
 from probes._retry import is_reset, retry_once
 from probes._tls import client_context
-from watchdog.peers.errors import network_cause
+from watchdog.peers.errors import chain, network_cause
 from watchdog.pipeline.observation import Observation, failed, ok
 from watchdog.pipeline.probe import BlockingTimeout, ProbeContext, ProbeParams
 
@@ -76,23 +79,25 @@ class SmtpProbe:
         self.hints = fill_all(HINTS, env_file=env_file(ctx))
 
     async def check(self) -> Observation:
-        started = time.monotonic()
+        spent = Stopwatch()
         try:
-            async with asyncio.timeout(self.timeout):
-                await retry_once(self._run_session, _transient)
+            await retry_once(lambda: self._run_session(spent), _transient)
         except (smtplib.SMTPException, OSError, TimeoutError, BlockingTimeout) as exc:
-            return self._failure(exc, time.monotonic() - started)
-        latency = time.monotonic() - started
+            return self._failure(exc, spent.total)
+        latency = spent.total
         steps = "EHLO" + (", TLS" if self.params.tls != "none" else "") + \
             (", AUTH" if self.params.username else "")
         return ok(f"{self.where}: {steps} ok in {latency * 1000:.0f} ms",
                   latency_seconds=latency).with_latency(latency)
 
-    async def _run_session(self) -> None:
-        await self.ctx.run_blocking(self._session, timeout=self.timeout)
+    async def _run_session(self, spent: Stopwatch) -> None:
+        budget = self.timeout - spent.total  # what the first session left for the retry
+        if budget <= 0:
+            raise TimeoutError(f"no time left within {self.timeout:g}s for a retry")
+        await self.ctx.run_blocking(spent.timed, self._session, timeout=budget, pool="smtp")
 
     def _session(self) -> None:
-        """One SMTP session, blocking: runs in the executor thread."""
+        """One SMTP session, blocking: runs in a worker thread."""
         with self._connect() as smtp:
             smtp.ehlo()
             if self.params.tls == "starttls":
@@ -118,11 +123,25 @@ class SmtpProbe:
                       f"({type(exc).__name__}{reply})", hint=self.hints[cause], latency=latency)
 
 
+class Stopwatch:
+    """Seconds the sessions ran in their worker thread (never the time queued for one)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def timed(self, fn: Callable[[], None]) -> None:
+        started = time.monotonic()
+        try:
+            fn()
+        finally:
+            self.total += time.monotonic() - started
+
+
 def _cause(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return "auth_failed"
-    if isinstance(exc, TimeoutError | BlockingTimeout):
-        return "timeout"
+    if isinstance(exc, BlockingTimeout) or any(isinstance(e, TimeoutError) for e in chain(exc)):
+        return "timeout"  # smtplib turns a socket timeout into SMTPServerDisconnected
     if isinstance(exc, smtplib.SMTPNotSupportedError) and "STARTTLS" in str(exc):
         return "tls_error"
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import docker.errors
-
 from watchdog.common.atomicfile import replace_atomically
 from watchdog.common.secrets import scrub
 from watchdog.peers.docker import DockerAccess, DockerUnavailable
@@ -109,6 +107,8 @@ class CaptureEvidence(BaseAction[EvidenceParams]):
     async def _container(self, name: str) -> dict[str, str]:
         if self._docker is None:
             self._docker = DockerAccess(self.ctx)
+        import docker.errors
+
         access, lines = self._docker, self.params.log_lines
         try:
             async with self._engine_turn:

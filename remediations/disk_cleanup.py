@@ -18,10 +18,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
 from pydantic import ByteSize, Field
 
 from probes.deploy import NS as DEPLOY_NS
@@ -29,6 +27,9 @@ from watchdog.peers.docker import DockerAction
 from watchdog.remediation.contract import ActionFailed, ActionParams, ActionRefused, Plan, Trigger
 from watchdog.remediation.sandbox import NotPermitted, SandboxNeeds, writable
 from watchdog.runtime.config_models import WatchdogSettings
+
+if TYPE_CHECKING:
+    import docker  # imported at the first Docker call (watchdog/peers/docker.py)
 
 STOPPED = ("exited", "created", "dead")
 
@@ -193,6 +194,8 @@ def _remove(client: docker.DockerClient, containers: list[str],
 
 def _try(done: dict[str, list[str]], key: str, what: str, fn: Any, arg: str) -> None:
     # No force: a container started or an image used since the plan stays.
+    import docker.errors
+
     try:
         fn(arg)
     except docker.errors.APIError as exc:
@@ -202,6 +205,8 @@ def _try(done: dict[str, list[str]], key: str, what: str, fn: Any, arg: str) -> 
 
 
 def _prune_build_cache(client: docker.DockerClient) -> str:
+    import docker.errors
+
     try:
         reply = client.api.prune_builds()
     except docker.errors.NotFound:

@@ -14,11 +14,9 @@ restart. A refused rewrite fails the action (the policy is set, but not as promi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import redis.asyncio as aioredis
 from pydantic import SecretStr
-from redis.exceptions import RedisError
 
 from watchdog.common.secrets import redact_uri
 from watchdog.remediation.contract import (
@@ -30,6 +28,9 @@ from watchdog.remediation.contract import (
     Plan,
     Trigger,
 )
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 Policy = Literal["allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu",
                  "allkeys-random", "volatile-random", "volatile-ttl"]
@@ -61,6 +62,8 @@ class RedisEvictionPolicy(BaseAction[EvictionParams]):
         return f"redis:{self.params.probe}"
 
     def _client(self) -> aioredis.Redis:
+        import redis.asyncio as aioredis  # redis-py only when this action is configured
+
         return aioredis.from_url(self.url, password=self.password, decode_responses=True,
                                  socket_timeout=self.ctx.timeout,
                                  socket_connect_timeout=self.ctx.timeout)
@@ -73,6 +76,8 @@ class RedisEvictionPolicy(BaseAction[EvictionParams]):
         return str((await client.info("server")).get("config_file") or "")
 
     async def plan(self, trigger: Trigger) -> Plan:
+        from redis.exceptions import RedisError
+
         if trigger.cause != TRIGGER_CAUSE and not trigger.operator:
             raise ActionRefused(f"only for {TRIGGER_CAUSE}, not {trigger.cause}")
         async with self._client() as client:
@@ -96,6 +101,8 @@ class RedisEvictionPolicy(BaseAction[EvictionParams]):
                 "undo": f"CONFIG SET maxmemory-policy {previous}"}
 
     async def _set(self, policy: str, persist: bool) -> None:
+        from redis.exceptions import RedisError
+
         async with self._client() as client:
             try:
                 await client.config_set("maxmemory-policy", policy)

@@ -10,14 +10,16 @@ is restarted. Verified when the container runs with a StartedAt after the one it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
 from pydantic import Field
 
 from watchdog.common.durations import Duration
 from watchdog.peers.docker import ContainerAction, ContainerParams, timestamp_ns
 from watchdog.remediation.contract import ActionRefused, Plan, Trigger
+
+if TYPE_CHECKING:
+    import docker  # imported at the first Docker call (watchdog/peers/docker.py)
 
 STOPPED = ("exited", "stopped", "created", "dead")
 

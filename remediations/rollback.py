@@ -27,10 +27,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import docker
-import docker.errors
 from pydantic import Field, model_validator
 
 from probes.deploy import DeployRecord, deploy_history
@@ -54,6 +52,9 @@ from watchdog.remediation.contract import (
 )
 from watchdog.remediation.sandbox import SandboxNeeds, refusal, require_writable
 from watchdog.runtime.config_models import WatchdogSettings
+
+if TYPE_CHECKING:
+    import docker  # imported at the first Docker call (watchdog/peers/docker.py)
 
 REJECTED = "rollback.rejected"  # state-store namespace: image IDs rolled back from, per container
 
@@ -299,6 +300,8 @@ def pull_until_present(client: docker.DockerClient, image_id: str,
 
 
 def stop_if_running(client: docker.DockerClient, name: str, timeout: float) -> bool:
+    import docker.errors
+
     try:
         state = client.api.inspect_container(name).get("State") or {}
     except docker.errors.NotFound:

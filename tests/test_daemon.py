@@ -165,3 +165,7 @@ def test_health_and_unknown_routes(setup: tuple[Daemon, HttpPeer, Path]) -> None
     assert httpx.get(daemon.url("/healthz")).text == "ok\n"
     assert httpx.get(daemon.url("/nope")).status_code == 404
     assert daemon.metric("runbook_watchdog_build_info", version="0.1.0") == 1.0
+    # The load-shedding state is visible: the adaptive limit sits between floor and ceiling.
+    limit = daemon.metric("runbook_watchdog_scheduler_in_flight_limit")
+    assert limit is not None and 4 <= limit <= 100
+    assert daemon.metric("runbook_watchdog_scheduler_in_flight") in (0.0, 1.0)

@@ -124,7 +124,7 @@ def test_an_overrunning_run_skips_missed_slots_and_keeps_the_grid() -> None:
     async def go() -> tuple[Recorder, list[int]]:
         rec, skipped = Recorder(), []
         scheduler = ProbeScheduler(clock, rec, grace=100.0, spread=0.0,
-                              on_skip=lambda job, n: skipped.append(n))
+                              on_skip=lambda job, n, why: skipped.append(n))
         scheduler.start([Job("s", ScriptedProbe(slow), interval=10.0, timeout=9.0)])
         await clock.advance(59.5)
         await scheduler.stop(grace=0.1)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers.hanging_socket import HangingSocket
 from tests.peers.nginx import NginxPeer
 from tests.peers.podman import PodmanPeer
 
@@ -15,6 +16,16 @@ from tests.peers.podman import PodmanPeer
 def docker_settings(podman: PodmanPeer) -> dict[str, object]:
     """`watchdog:` settings pointing the probes at the test engine."""
     return {"docker_url": podman.url}
+
+
+@pytest.fixture
+def hung(tmp_path: Path) -> Iterator[HangingSocket]:
+    """A stand-in for a hung Docker engine: accepts every connection, never answers."""
+    peer = HangingSocket(tmp_path / "docker.sock").start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
 
 
 @pytest.fixture

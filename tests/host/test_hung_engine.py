@@ -4,11 +4,8 @@ without holding up other probes (stand-in: tests/peers/hanging_socket.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from probes.container import ContainerProbe
 from probes.deploy import DeployProbe
@@ -21,15 +18,6 @@ from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.probe import ProbeContext, Resources
 from watchdog.pipeline.scheduler import Job, run_once
 from watchdog.runtime.config_models import WatchdogSettings
-
-
-@pytest.fixture
-def hung(tmp_path: Path) -> Iterator[HangingSocket]:
-    peer = HangingSocket(tmp_path / "docker.sock").start()
-    try:
-        yield peer
-    finally:
-        peer.stop()
 
 
 def test_a_hung_engine_is_unknown_docker_timeout_not_probe_hung(hung: HangingSocket) -> None:

@@ -15,7 +15,7 @@ from tests.ops.conftest import REDIS_PASSWORD
 from tests.peers.redis_server import RedisServer
 from tests.remediation_world import DOWN, World, make_world
 from tests.support import Daemon, wait_for
-from watchdog.remediation.lease import RedisLease
+from watchdog.remediation.redis_lease import RedisLease
 from watchdog.runtime.config_models import LeaseSettings
 
 KEY = "runbook-watchdog:lease:test"

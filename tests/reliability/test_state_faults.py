@@ -25,6 +25,7 @@ from watchdog.notification.delivery import Dispatcher
 from watchdog.notification.messages import Message
 from watchdog.notification.models import WebhookChannel
 from watchdog.notification.store import NotifyStore, Queued
+from watchdog.pipeline.capacity import Capacity
 from watchdog.pipeline.engine import PipelineEngine
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation
@@ -175,7 +176,9 @@ def test_wall_clock_jump_keeps_the_schedule_and_durations(tmp_path: Path,
             runs.append(info.lateness)
             engine.on_result(job, obs, info)
 
-        scheduler = ProbeScheduler(clock, on_result, spread=0, on_skip=lambda j, n: skipped.append(n))
+        scheduler = ProbeScheduler(clock, on_result, spread=0,
+                                   on_skip=lambda j, n, why: skipped.append(n),
+                                   capacity=Capacity(max_lateness=0.15))
         scheduler.start([Job("backend-health", probe, 0.2, 0.15)])
         await until(lambda: len(runs) >= 3)
         http_peer.set_mode("503")

@@ -178,7 +178,8 @@ async def _check(config: Config, only: str | None) -> list[dict[str, Any]]:
     resources = Resources(config.watchdog, StateStore(":memory:"), SystemClock())
     jobs = build_jobs(config, resources, ProbeRegistry.from_entry_points(), only)
     try:
-        observations = await gather_once(jobs, resources.clock, config.watchdog.deadline_grace)
+        observations = await gather_once(jobs, resources.clock, config.watchdog.deadline_grace,
+                                         config.watchdog.max_in_flight)
     finally:
         await close_jobs(jobs)
         await resources.aclose()

@@ -1,8 +1,9 @@
 """Docker Engine API access shared by probes (container, deploy, logs, reconnect rate) and actions.
 
-The docker SDK is synchronous, so every call runs in the framework's bounded executor
-(`ctx.run_blocking`) with the probe's timeout, and the client itself has the same socket
-timeout so a hung engine frees its thread. Failures of the engine itself become
+The docker SDK is synchronous, so every call runs in the Docker pool of bounded workers
+(`ctx.run_blocking`, pool "docker": a hung engine holds only Docker workers) with the
+probe's timeout, and the client itself has the same socket timeout so a hung engine frees
+its thread. Failures of the engine itself become
 `DockerUnavailable` with a cause from this vocabulary (the probes report it as UNKNOWN:
 the engine not answering says nothing certain about the container):
 
@@ -18,13 +19,10 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
-
-import docker
-import docker.errors
-import requests
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from watchdog.peers.errors import network_cause
+from watchdog.pipeline.blocking import WatchdogOverloaded
 from watchdog.pipeline.observation import Observation, unknown
 from watchdog.pipeline.probe import BlockingTimeout, ProbeContext
 from watchdog.remediation.contract import (
@@ -37,8 +35,14 @@ from watchdog.remediation.contract import (
 )
 from watchdog.runtime.config_models import WatchdogSettings
 
+if TYPE_CHECKING:
+    # The SDK (with requests and urllib3, ~10 MiB) is imported when a Docker call is first
+    # made, so a config without Docker probes or actions never loads it.
+    import docker
+
 T = TypeVar("T")
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
+POOL = "docker"
 _BOOTSTRAP_VERSION = "1.24"  # only used to build the client; /version is unversioned
 HINT = ("the Docker engine does not answer: is dockerd (or podman system service) running? "
         "`docker ps` from the host (runbook §2.5)")
@@ -79,13 +83,16 @@ class DockerAccess:
                                     f"Docker API at {self.url}: the previous call has not returned")
         try:
             return await self._ctx.run_blocking(self._in_thread, fn, *args,
-                                                timeout=self._ctx.timeout)
+                                                timeout=self._ctx.timeout, pool=POOL)
         except BlockingTimeout as exc:
             raise DockerUnavailable(
                 "docker_timeout",
                 f"Docker API at {self.url} did not answer within {self._ctx.timeout:g}s") from exc
 
     def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        import docker.errors
+        import requests
+
         self._busy.set()
         try:
             return fn(self._client_here(), *args)
@@ -118,6 +125,8 @@ def connect(url: str, timeout: float) -> docker.DockerClient:
     socket open when the engine does not answer; a fixed version would break on engines
     that dropped old ones (Docker 29 needs 1.44, Podman 4 offers 1.41).
     """
+    import docker
+
     seconds = max(1, round(timeout))
     _reach(url, timeout)
     asker = docker.DockerClient(base_url=url, timeout=seconds, version=_BOOTSTRAP_VERSION)
@@ -142,6 +151,9 @@ def _reach(url: str, timeout: float) -> None:
 
 
 def _unavailable(url: str, exc: BaseException) -> DockerUnavailable:
+    import docker.errors
+    import requests
+
     cause = network_cause(exc)
     if cause == "timeout" or isinstance(exc, requests.Timeout):
         return DockerUnavailable("docker_timeout", f"Docker API at {url} timed out")
@@ -153,6 +165,8 @@ def _unavailable(url: str, exc: BaseException) -> DockerUnavailable:
 
 def inspect_container(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
     """The container's inspect document, or None when there is no such container."""
+    import docker.errors
+
     try:
         attrs: dict[str, Any] = client.api.inspect_container(name)
     except docker.errors.NotFound:
@@ -193,9 +207,11 @@ class DockerEngine:
 
     async def __call__(self, fn: Callable[..., T], *args: Any,
                        error: type[Exception] = ActionFailed) -> T:
+        import docker.errors
+
         try:
             return await self.access.call(fn, *args)
-        except DockerUnavailable as exc:
+        except (DockerUnavailable, WatchdogOverloaded) as exc:
             raise error(str(exc)) from exc
         except docker.errors.NotFound as exc:
             raise error(f"not found: {exc.explanation}") from exc
@@ -250,6 +266,8 @@ def image_id_of(attrs: dict[str, Any]) -> str:
 
 def find_image(client: docker.DockerClient, image_id: str) -> dict[str, Any] | None:
     """The image's inspect document by ID, or None when the engine no longer has it."""
+    import docker.errors
+
     try:
         attrs: dict[str, Any] = client.api.inspect_image(image_id)
     except docker.errors.NotFound:

@@ -21,9 +21,6 @@ and `check` and `aclose` must be coroutine functions.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import functools
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -35,10 +32,13 @@ from watchdog.common.clock import Clock
 from watchdog.common.registry import PROBE_GROUP, Contract, Registry
 from watchdog.common.state import StateStore
 from watchdog.peers.http import http_client
+from watchdog.pipeline.blocking import BlockingPools
+from watchdog.pipeline.blocking import BlockingTimeout as BlockingTimeout
 from watchdog.pipeline.observation import Observation
 from watchdog.runtime.config_models import WatchdogSettings
 
 T = TypeVar("T")
+DEFAULT_POOL = "files"  # file scans and parsing; peers with a blocking SDK name their own
 
 
 class ProbeParams(BaseModel):
@@ -80,12 +80,8 @@ class ProbeRegistry(Registry[ProbeType]):
     contract = PROBE_CONTRACT
 
 
-class BlockingTimeout(Exception):
-    """A blocking call in the executor overran its timeout (its thread may still be busy)."""
-
-
 class Resources:
-    """Process-wide resources for probes: one HTTP client, a bounded executor, state, clock."""
+    """Process-wide resources for probes: one HTTP client, bounded blocking pools, state, clock."""
 
     def __init__(
         self,
@@ -97,11 +93,9 @@ class Resources:
         self.store = store
         self.clock = clock
         self._http: httpx.AsyncClient | None = None
-        # The docker SDK and other blocking libraries run here, never on the event loop;
-        # the bound keeps a hung peer from exhausting threads.
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.blocking_workers, thread_name_prefix="blocking"
-        )
+        # The docker SDK and other blocking libraries run here, never on the event loop:
+        # one bounded pool per kind of peer, so a hung one cannot starve the others.
+        self.pools = BlockingPools(settings.blocking_workers)
 
     def http(self) -> httpx.AsyncClient:
         """The process-wide AsyncClient over aiohttp (watchdog/peers/http.py); building one
@@ -110,20 +104,17 @@ class Resources:
             self._http = http_client()
         return self._http
 
-    async def run_blocking(self, fn: Callable[..., T], *args: Any, timeout: float) -> T:
-        """Run `fn(*args)` in the bounded executor; raise BlockingTimeout after `timeout`."""
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, functools.partial(fn, *args))
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError as exc:
-            raise BlockingTimeout(f"blocking call overran {timeout:g}s") from exc
+    async def run_blocking(self, fn: Callable[..., T], *args: Any, timeout: float,
+                           pool: str = DEFAULT_POOL) -> T:
+        """Run `fn(*args)` in the `pool` kind's threads; BlockingTimeout after `timeout`
+        running, WatchdogOverloaded after `timeout` queued (see watchdog/pipeline/blocking.py)."""
+        return await self.pools[pool].run(fn, *args, timeout=timeout)
 
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.pools.shutdown()
 
 
 class ProbeContext:
@@ -150,6 +141,7 @@ class ProbeContext:
         return self.resources.http()
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any,
-                           timeout: float | None = None) -> T:
-        """Run a blocking call in the bounded executor, within the probe's timeout by default."""
-        return await self.resources.run_blocking(fn, *args, timeout=timeout or self.timeout)
+                           timeout: float | None = None, pool: str = DEFAULT_POOL) -> T:
+        """Run a blocking call in a bounded pool, within the probe's timeout by default."""
+        return await self.resources.run_blocking(fn, *args, timeout=timeout or self.timeout,
+                                                 pool=pool)

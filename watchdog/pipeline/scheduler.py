@@ -5,6 +5,11 @@ previous run took, so schedules never drift (Gatus measures its interval between
 and drifts). Offsets spread probes over the first `spread` seconds by a hash of the name,
 so a start or a reload does not fire everything at once. Each probe has its own task:
 a probe that hangs or raises delays only itself, and is reported as UNKNOWN.
+
+Above capacity the scheduler sheds load instead of queueing it (watchdog/pipeline/capacity.py):
+a run whose previous run is still in flight, that finds `max_in_flight` runs in flight until
+it would be `max_lateness` late, or that the loop reaches too late, is skipped and counted
+with its reason. The runs that start are on time, so their timeouts mean what they say.
 """
 
 from __future__ import annotations
@@ -15,9 +20,18 @@ import math
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from watchdog.common.clock import Clock
 from watchdog.common.secrets import scrub
+from watchdog.pipeline.blocking import ALLOWANCE, OVERLOADED, Allowance, WatchdogOverloaded
+from watchdog.pipeline.capacity import (
+    DEFAULT_MAX_IN_FLIGHT,
+    LAG_TARGET,
+    Capacity,
+    SkipReason,
+    Slots,
+)
 from watchdog.pipeline.observation import Observation, Status, unknown
 from watchdog.pipeline.probe import Probe
 
@@ -46,6 +60,7 @@ class RunInfo:
 
 
 ResultHandler = Callable[[Job, Observation, RunInfo], None]
+SkipHandler = Callable[[Job, int, SkipReason], None]
 
 
 def spread_offset(name: str, interval: float, spread: float) -> float:
@@ -55,24 +70,45 @@ def spread_offset(name: str, interval: float, spread: float) -> float:
 
 
 async def run_once(job: Job, clock: Clock, grace: float) -> Observation:
-    """Run one probe behind the error boundary: never raises, never overruns its deadline."""
+    """Run one probe behind the error boundary: never raises, never overruns its deadline.
+
+    The deadline is `timeout + grace` plus whatever the run spent queued for blocking
+    workers (watchdog/pipeline/blocking.py): waiting for the watchdog is not the target's time.
+    """
     started = clock.monotonic()
-    check = asyncio.ensure_future(job.probe.check())
-    deadline = asyncio.ensure_future(clock.sleep_until(started + job.timeout + grace))
+    allowance = Allowance()
+    token = ALLOWANCE.set(allowance)
     try:
-        await asyncio.wait({check, deadline}, return_when=asyncio.FIRST_COMPLETED)
+        check = asyncio.ensure_future(job.probe.check())  # runs with this run's allowance
     finally:
-        deadline.cancel()
+        ALLOWANCE.reset(token)
+    try:
+        await _until_done(check, clock, lambda: started + job.timeout + grace + allowance.queued)
+    finally:
         if not check.done():
             check.cancel()
     obs = _outcome(job, check, job.timeout + grace)
     return obs if obs.latency else obs.with_latency(clock.monotonic() - started)
 
 
+async def _until_done(check: asyncio.Future[Observation], clock: Clock,
+                      deadline: Callable[[], float]) -> None:
+    """Wait for `check` until `deadline()`, which may move later while it runs."""
+    while not check.done() and clock.monotonic() < deadline():
+        timer = asyncio.ensure_future(clock.sleep_until(deadline()))
+        either: set[asyncio.Future[Any]] = {check, timer}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+
+
 def _outcome(job: Job, check: asyncio.Future[Observation], limit: float) -> Observation:
     if not check.done() or check.cancelled():
         return unknown("probe_hung", f"no result within {limit:g}s (probe hung)")
     exc = check.exception()
+    if isinstance(exc, WatchdogOverloaded):
+        return unknown(OVERLOADED, str(exc))
     if exc is not None:
         log.warning("probe %s crashed: %s", job.name, scrub(f"{type(exc).__name__}: {exc}"),
                     exc_info=exc)
@@ -86,12 +122,15 @@ def _outcome(job: Job, check: asyncio.Future[Observation], limit: float) -> Obse
 
 class ProbeScheduler:
     def __init__(self, clock: Clock, on_result: ResultHandler, *, grace: float = 1.0,
-                 spread: float = 10.0, on_skip: Callable[[Job, int], None] | None = None) -> None:
+                 spread: float = 10.0, on_skip: SkipHandler | None = None,
+                 capacity: Capacity | None = None) -> None:
         self.clock = clock
         self.on_result = on_result
         self.grace = grace
         self.spread = spread
         self.on_skip = on_skip
+        self.capacity = capacity or Capacity()
+        self.slots = Slots(self.capacity.max_in_flight, clock)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running: set[str] = set()
         self._stopping = False
@@ -116,8 +155,27 @@ class ProbeScheduler:
             await self.clock.sleep_until(due)
             if self._stopping:
                 return
-            await self._run(job, due)
+            shed = await self._attempt(job, due)
+            if shed is not None:
+                self._skip(job, 1, shed)
             due = self._next_due(job, due)
+
+    async def _attempt(self, job: Job, due: float) -> SkipReason | None:
+        """Run the job now if it can start within max_lateness of `due`; else say why not."""
+        limit = due + self.capacity.max_lateness
+        lag = self.clock.monotonic() - due
+        self.slots.adapt(lag, LAG_TARGET * self.capacity.max_lateness)
+        if lag > self.capacity.max_lateness:
+            return SkipReason.LATE
+        if not await self.slots.acquire(limit):
+            return SkipReason.CAPACITY
+        try:
+            if self.clock.monotonic() > limit:
+                return SkipReason.LATE
+            await self._run(job, due)
+        finally:
+            self.slots.release()
+        return None
 
     async def _run(self, job: Job, due: float) -> None:
         started = self.clock.monotonic()
@@ -139,9 +197,12 @@ class ProbeScheduler:
         if nxt >= now:
             return nxt
         missed = math.ceil((now - nxt) / job.interval)
-        if self.on_skip is not None:
-            self.on_skip(job, missed)
+        self._skip(job, missed, SkipReason.OVERRUN)
         return nxt + missed * job.interval
+
+    def _skip(self, job: Job, runs: int, reason: SkipReason) -> None:
+        if self.on_skip is not None:
+            self.on_skip(job, runs, reason)
 
     async def stop(self, grace: float) -> None:
         """Stop scheduling; let runs in flight finish within `grace` seconds, then cancel."""
@@ -159,9 +220,19 @@ class ProbeScheduler:
         self._tasks.clear()
 
 
-async def gather_once(jobs: Iterable[Job], clock: Clock, grace: float) -> list[Observation]:
-    """Run every job once, concurrently (the `check` command)."""
-    runs: list[Awaitable[Observation]] = [run_once(job, clock, grace) for job in jobs]
+async def gather_once(jobs: Iterable[Job], clock: Clock, grace: float,
+                      limit: int = DEFAULT_MAX_IN_FLIGHT) -> list[Observation]:
+    """Run every job once, at most `limit` at a time (the `check` command).
+
+    A job's timeout starts when it gets its turn, not while it waits for one.
+    """
+    turns = asyncio.Semaphore(limit)
+
+    async def in_turn(job: Job) -> Observation:
+        async with turns:
+            return await run_once(job, clock, grace)
+
+    runs: list[Awaitable[Observation]] = [in_turn(job) for job in jobs]
     return list(await asyncio.gather(*runs))
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from watchdog.common.durations import Duration
 from watchdog.common.urls import Url
+from watchdog.pipeline.capacity import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_LATENESS
 
 
 class Strict(BaseModel):
@@ -120,6 +121,10 @@ class WatchdogSettings(Strict):
     stall_after: Duration = 30.0
     deadline_grace: Duration = 1.0
     spread: Duration = 10.0
+    # Load shedding (watchdog/pipeline/capacity.py): runs in flight at once, and how late a
+    # run may start before it is skipped (and counted) instead.
+    max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = DEFAULT_MAX_IN_FLIGHT
+    max_lateness: Duration = DEFAULT_MAX_LATENESS
     audit_file: Path | None = None  # default: state_dir/audit.jsonl
     lease: LeaseSettings | None = None  # absent: a single replica, which always acts
     kill_switch: Path | None = Path("/etc/runbook-watchdog/disable-remediation")

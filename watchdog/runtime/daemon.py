@@ -23,6 +23,7 @@ from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.common.state import StateStore
 from watchdog.notification.maintenance import in_maintenance
 from watchdog.notification.stage import NotificationStage
+from watchdog.pipeline.capacity import Capacity, SkipReason
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, unknown
@@ -160,8 +161,13 @@ class Daemon:
 
     def _scheduler(self) -> ProbeScheduler:
         settings = self.config.watchdog
-        return ProbeScheduler(self.clock, self.engine.on_result, grace=settings.deadline_grace,
-                         spread=settings.spread, on_skip=self._skipped)
+        capacity = Capacity(settings.max_in_flight, settings.max_lateness)
+        scheduler = ProbeScheduler(self.clock, self.engine.on_result,
+                                   grace=settings.deadline_grace, spread=settings.spread,
+                                   on_skip=self._skipped, capacity=capacity)
+        self.metrics.in_flight.set_function(lambda: scheduler.slots.in_use)
+        self.metrics.in_flight_limit.set_function(lambda: scheduler.slots.limit)
+        return scheduler
 
     def _remediator(self) -> Remediator:
         built = build_remediations(self.config, self.resources, self.remediation_types,
@@ -182,8 +188,8 @@ class Daemon:
         last = self.engine.last.get(probe)
         return last is not None and last.observation.ok and last.at >= since
 
-    def _skipped(self, job: Job, missed: int) -> None:
-        self.metrics.skipped.labels(probe=job.name).inc(missed)
+    def _skipped(self, job: Job, missed: int, reason: SkipReason) -> None:
+        self.metrics.skipped.labels(probe=job.name, reason=reason.value).inc(missed)
 
     def _start_jobs(self) -> None:
         self._jobs = build_jobs(self.config, self.resources, self.probe_types)

@@ -18,9 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from watchdog.common.errors import WatchdogError
+from watchdog.runtime.metrics import Exposition
 from watchdog.runtime.reportapi import ReportEndpoint
 from watchdog.runtime.statusview import render_html
 from watchdog.runtime.webconfig import WebConfig
@@ -35,6 +36,7 @@ class StatusSource:
                  status: Callable[[], dict[str, Any]], healthy: Callable[[], tuple[bool, str]]
                  ) -> None:
         self.registry = registry
+        self.exposition = Exposition(registry)
         self.loop = loop
         self.status = status
         self.healthy = healthy
@@ -94,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply.code, reply.payload(), "application/json", reply.headers)
 
     def _metrics(self) -> None:
-        self._send(200, generate_latest(self.server.source.registry), CONTENT_TYPE_LATEST)
+        self._send(200, self.server.source.exposition.render(), CONTENT_TYPE_LATEST)
 
     def _healthz(self) -> None:
         ok, why = self.server.source.healthy()

@@ -7,10 +7,17 @@ IPs, IDs and URLs never become labels.
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from watchdog import __version__
+from watchdog.pipeline.capacity import SkipReason
 
 PREFIX = "runbook_watchdog_"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -46,8 +53,13 @@ class Metrics:
             "How late probe runs start relative to their fixed-rate schedule",
             buckets=_LATENCY_BUCKETS, registry=registry)
         self.skipped = counter(
-            "scheduler_skipped_runs", "Scheduled runs skipped because the previous run overran",
-            ("probe",))
+            "scheduler_skipped_runs", "Scheduled runs not started, by reason: overrun (the "
+            "previous run was still in flight), capacity (max_in_flight runs in flight), late "
+            "(the loop reached it after max_lateness)", ("probe", "reason"))
+        self.in_flight = gauge("scheduler_in_flight", "Probe runs in flight now")
+        self.in_flight_limit = gauge(
+            "scheduler_in_flight_limit", "Probe runs allowed in flight now: adapts below "
+            "watchdog.max_in_flight, lower while the event loop runs late (overload)")
         self.reload_ok = gauge("config_last_reload_successful",
                                "1 if the last config (re)load succeeded")
         self.reload_ts = gauge("config_last_reload_success_timestamp_seconds",
@@ -81,13 +93,105 @@ class Metrics:
 
     def forget_probe(self, probe: str) -> None:
         """Drop a removed probe's series so they do not linger after a reload."""
-        for metric in (self.probe_success, self.probe_duration, self.probe_errors,
-                       self.skipped):
+        for metric in (self.probe_success, self.probe_duration, self.probe_errors):
             with contextlib.suppress(KeyError):
                 metric.remove(probe)
+        for reason in SkipReason:
+            with contextlib.suppress(KeyError):
+                self.skipped.remove(probe, reason.value)
         for status in ("ok", "failed", "unknown"):
             with contextlib.suppress(KeyError):
                 self.probe_runs.remove(probe, status)
         for name in self._value_names.pop(probe, set()):
             with contextlib.suppress(KeyError):
                 self.probe_value.remove(probe, name)
+
+
+# -- the /metrics body ------------------------------------------------------------------------
+_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram",
+          "summary": "summary", "info": "gauge", "stateset": "gauge",
+          "gaugehistogram": "histogram", "unknown": "untyped"}
+_SUFFIX = {"counter": "_total", "info": "_info"}
+_OPENMETRICS_ONLY = ("_created", "_gsum", "_gcount")
+_go_float: Callable[[float], str] = floatToGoString  # typed: the library's is not
+_YIELD_EVERY = 500  # series: let the event loop take the GIL this often while rendering
+
+
+class Exposition:
+    """The Prometheus text exposition of a registry, byte for byte `generate_latest`'s.
+
+    Rendering 10k series with prometheus_client formats every label set again on each
+    scrape, holding the GIL ~100 ms against the event loop. Here each series' text is
+    built once and kept while its value is unchanged, one render runs at a time (scrapes
+    that arrive meanwhile share it), and the render thread yields the GIL every few
+    hundred series so the loop never waits long for it.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._lock = threading.Lock()
+        self._lines: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, str]] = {}
+        self._body = b""
+        self._at = -1.0
+
+    def render(self) -> bytes:
+        asked = time.monotonic()
+        with self._lock:
+            if self._at >= asked:
+                return self._body  # rendered while this scrape waited: as fresh as asked
+            seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+            self._body = "".join(self._families(seen)).encode()
+            self._at = time.monotonic()
+            for gone in self._lines.keys() - seen:  # series removed (a probe left the config)
+                del self._lines[gone]
+            return self._body
+
+    def _families(self, seen: set[tuple[str, tuple[tuple[str, str], ...]]]) -> Iterator[str]:
+        count = 0
+        for family in self.registry.collect():
+            late: dict[str, list[Sample]] = {}
+            only_openmetrics = {family.name + suffix: suffix for suffix in _OPENMETRICS_ONLY}
+            yield _header(family.name + _SUFFIX.get(family.type, ""), family.documentation,
+                          _TYPES.get(family.type, family.type))
+            for sample in family.samples:
+                suffix = only_openmetrics.get(sample.name)
+                if suffix is not None:
+                    late.setdefault(suffix, []).append(sample)
+                    continue
+                yield self._line(sample, seen)
+                count += 1
+                if count % _YIELD_EVERY == 0:
+                    time.sleep(0)  # releases the GIL: the event loop runs now
+            yield from self._openmetrics_only(family, late, seen)
+
+    def _openmetrics_only(self, family: Metric, late: dict[str, list[Sample]],
+                          seen: set[tuple[str, tuple[tuple[str, str], ...]]]) -> Iterable[str]:
+        for suffix, samples in sorted(late.items()):
+            yield _header(family.name + suffix, family.documentation, "gauge")
+            yield from (self._line(sample, seen) for sample in samples)
+
+    def _line(self, sample: Sample, seen: set[tuple[str, tuple[tuple[str, str], ...]]]) -> str:
+        key = (sample.name, tuple(sample.labels.items()))
+        seen.add(key)
+        cached = self._lines.get(key)
+        if cached is not None and cached[0] == sample.value and sample.timestamp is None:
+            return cached[1]
+        line = _sample_line(sample)
+        self._lines[key] = (sample.value, line)
+        return line
+
+
+def _header(name: str, documentation: str, kind: str) -> str:
+    doc = documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"
+
+
+def _sample_line(sample: Sample) -> str:
+    labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(sample.labels.items()))
+    series = f"{sample.name}{{{labels}}}" if labels else sample.name
+    stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"
+    return f"{series} {_go_float(sample.value)}{stamp}\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')

@@ -1,0 +1,83 @@
+"""Footprint (issue 16 item 5): an SDK is imported only when a probe or action needing it is
+configured. The bundled config without its Docker probes and actions runs (in its own
+process, every probe once) without ever importing the docker SDK or requests."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER_PROBES = ("backend-container", "mongodb-container", "redis-container", "recent-deploy",
+                 "backend-logs", "websocket-storm")
+DOCKER_ACTIONS = ("evidence", "payments-to-shkeeper", "rollback-backend", "restart-mongodb",
+                  "restart-redis", "disk-cleanup")
+
+RUN_ONCE = """
+import asyncio, json, sys
+from pathlib import Path
+from watchdog.runtime.config import load_config
+from watchdog.runtime.daemon import Daemon
+
+async def main() -> None:
+    daemon = Daemon(load_config(Path(sys.argv[1]), environ={}), environ={})
+    task = asyncio.create_task(daemon.run())
+    while not (hasattr(daemon, "scheduler") and daemon.scheduler.jobs
+               and len(daemon.engine.last) >= len(daemon.scheduler.jobs)):
+        assert not task.done(), task.result()
+        await asyncio.sleep(0.05)
+    daemon.stop()
+    await task
+    print(json.dumps({"ran": sorted(daemon.engine.last), "modules": sorted(sys.modules)}))
+
+asyncio.run(main())
+"""
+
+
+def without_docker(tmp: Path) -> Path:
+    """config/watchdog.yaml minus its Docker probes and actions (edited as text: a YAML
+    round trip would turn `on:` keys into booleans), on this test's port and directories."""
+    text = (ROOT / "config" / "watchdog.yaml").read_text()
+    for name in (*DOCKER_PROBES, *DOCKER_ACTIONS):
+        text, found = re.subn(rf"\n  {re.escape(name)}:\n(?:(?:    .*|\s*)\n)+?(?=  \S|\S|\Z)",
+                              "\n", text, count=1)
+        assert found, name
+    text = text.replace("listen: 127.0.0.1:9877", f"listen: 127.0.0.1:{free_port()}\n"
+                        f"  spread: 1s\n  kill_switch: {tmp}/no-kill-switch", 1)
+    text = text.replace("${RUNBOOK_WATCHDOG_STATE_DIR:-/var/lib/runbook-watchdog}",
+                        str(tmp / "state"), 1)
+    path = tmp / "watchdog.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_bundled_probes_without_docker_never_import_the_docker_sdk(tmp_path: Path) -> None:
+    seen = run_once(without_docker(tmp_path))
+    assert "smtp" in seen["ran"] and "docker-disk" in seen["ran"]
+    assert not set(DOCKER_PROBES) & set(seen["ran"])
+    modules = set(seen["modules"])
+    assert "probes.container" in modules  # every plugin was loaded, its SDK was not
+    assert not {"docker", "requests", "urllib3"} & modules
+
+
+def run_once(config: Path) -> dict[str, list[str]]:
+    out = subprocess.run([sys.executable, "-c", RUN_ONCE, str(config)], capture_output=True,
+                         text=True, timeout=180, check=False, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen: dict[str, list[str]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return seen
+
+
+def test_a_config_with_no_sdk_probe_imports_no_sdk(tmp_path: Path) -> None:
+    config = tmp_path / "watchdog.yaml"
+    config.write_text(f"watchdog:\n  listen: 127.0.0.1:{free_port()}\n  state_dir: "
+                      f"{tmp_path}/state\n  spread: 1s\n  kill_switch: {tmp_path}/none\n"
+                      f"probes:\n  disk:\n    type: disk\n    path: {tmp_path}\n")
+    seen = run_once(config)
+    assert seen["ran"] == ["disk"]
+    assert not {"docker", "requests", "pymongo", "dns", "redis"} & set(seen["modules"])
