@@ -21,7 +21,13 @@ from pydantic import Field
 
 from watchdog.common.durations import Duration
 from watchdog.common.state import StateStore
-from watchdog.peers.docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
+from watchdog.peers.docker import (
+    DOCKER_CAUSES,
+    DockerAccess,
+    DockerUnavailable,
+    inspect_container,
+    parse_time,
+)
 from watchdog.pipeline.observation import Observation, Status, failed
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
@@ -97,6 +103,8 @@ class DeployProbe:
     Params: ClassVar[type[DeployParams]] = DeployParams
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "recent_deploy", "docker_timeout", "docker_unreachable", "docker_error"})
+    # Reported UNKNOWN (nothing certain was learnt): never trigger anything.
+    unknown_causes: ClassVar[frozenset[str]] = DOCKER_CAUSES
 
     def __init__(self, params: DeployParams, ctx: ProbeContext) -> None:
         self.params = params

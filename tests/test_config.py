@@ -255,3 +255,14 @@ def test_a_duplicate_plugin_name_is_rejected() -> None:
 
 def test_entry_points_provide_the_http_probe() -> None:
     assert ProbeRegistry.from_entry_points()["http"] is HttpProbe
+
+
+def test_a_warning_cause_triggers_only_a_safe_action(tmp_path: Path) -> None:
+    """Issue 14 item 3: `web:slow` on a restart is an error naming the key; evidence
+    capture (safe) may name a warning."""
+    assert rem_problems(tmp_path, """\
+        evidence: {type: capture_evidence, on: ["web:cert_expiring"]}
+        restart-web: {type: restart_container, container: web, on: [web, "web:slow"]}
+        """) == ["remediations.restart-web.on[1]: 'slow' is a warning of probe 'web', not an "
+                 "outage: a warning never triggers an action that changes something (only a "
+                 "safe one, such as evidence capture)"]

@@ -175,6 +175,23 @@ def test_no_hypothesis_after_rolls_back_anyway_once_the_incident_is_that_old(
     assert "no hypothesis after" in json.loads(w.ledger.entries()[1]["detail"])["reason"]
     assert app.image() == app.good
 
+def test_a_slow_backend_never_rolls_back_even_through_no_hypothesis_after(
+        tmp_path: Path, app: App) -> None:
+    """Issue 14 item 3: `slow` is a warning; six minutes of it is no reason to roll back."""
+    deployed_broken(app)
+    extra = "    deploy_window: 0s\n    no_hypothesis_after: 5m\n"
+    slow = Observation(Status.FAILED, "slow", "answered in 4.2s (max 2s)")
+
+    async def slow_for_six_minutes(w: World) -> None:
+        for _ in range(6 * 60 // 15):
+            await w.observe("backend-health", slow, then=15)
+            await w.finish()
+
+    w = run(world(tmp_path, app, extra=extra), app, slow_for_six_minutes)
+    assert w.decisions() == []
+    assert app.image() == app.bad
+
+
 # -- pure helpers ----------------------------------------------------------------------------
 def rec(image: str, since: float = 0.0) -> DeployRecord:
     return DeployRecord("web", "ghcr.io/x/web:latest", image, (), "c", since)

@@ -112,6 +112,11 @@ REMEDIATION_CONTRACT = Contract(
     optional_coroutines=("aclose",), choices={"fires_on": ("failing", "open")})
 
 
+def is_safe(action: object) -> bool:
+    """An action (class or instance) that changes nothing on the host (`safe = True`)."""
+    return bool(getattr(action, "safe", False))
+
+
 class RemediationRegistry(Registry[ActionType]):
     """Action types by name, each checked against the action contract."""
 

@@ -36,6 +36,7 @@ from watchdog.remediation.contract import (
     ActionType,
     Plan,
     Trigger,
+    is_safe,
 )
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.policy import Decision, Situation, decide
@@ -63,9 +64,14 @@ class Remediation:
     def name(self) -> str:
         return self.spec.name
 
-    def matches(self, probe: str, cause: str) -> bool:
+    def matches(self, probe: str, cause: str, warnings: frozenset[str]) -> bool:
+        """`on: [probe]` matches the probe's outage causes, `probe:cause` that cause; no
+        `on:` matches every outage. A warning (`warnings`) never triggers an action that
+        changes something, only a safe one (evidence)."""
+        if cause in warnings and not _is_safe(self):
+            return False
         on = self.spec.common.on
-        return not on or probe in on or f"{probe}:{cause}" in on
+        return not on or f"{probe}:{cause}" in on or (probe in on and cause not in warnings)
 
 
 def build_remediations(config: Config, resources: Resources, types: Mapping[str, ActionType],
@@ -144,7 +150,9 @@ class Remediator:
         if event.escalation:
             return None  # not a new probe run: acting on it would act twice on one finding
         obs = event.observation
-        if obs.status is not Status.FAILED or not rem.matches(event.probe, obs.cause):
+        spec = self.config.probes.get(event.probe)
+        warnings = spec.warnings if spec is not None else frozenset()
+        if obs.status is not Status.FAILED or not rem.matches(event.probe, obs.cause, warnings):
             return None  # UNKNOWN never triggers an action
         if _fires_on_open(rem):
             if event.change is None or event.change.transition is not Transition.OPEN:
@@ -471,7 +479,7 @@ def _fires_on_open(rem: Remediation) -> bool:
 
 
 def _is_safe(rem: Remediation) -> bool:
-    return bool(getattr(rem.action, "safe", False))
+    return is_safe(rem.action)
 
 
 def kill_switch_on(config: Config) -> bool:
