@@ -41,6 +41,7 @@ from watchdog.remediation.contract import (
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.policy import Decision, Situation, decide
 from watchdog.remediation.sandbox import NotPermitted
+from watchdog.remediation.targets import Symptom, about, count_targets
 from watchdog.runtime.config import Config, RemediationSpec
 from watchdog.runtime.metrics import Metrics
 
@@ -256,8 +257,16 @@ class Remediator:
             actions_in_window=self.ledger.actions_since(now - s.max_actions.within,
                                                         case.dry_run, exclude=self._safe_names),
             max_actions=s.max_actions.count,
-            failing_probes=len(self.engine.failing_probes()),
+            failing_targets=self._failing_targets(case),
             storm_failing_probes=s.storm_failing_probes, safe=_is_safe(rem))
+
+    def _failing_targets(self, case: Case) -> int:
+        """The storm rule's count: the symptoms of one target count once (targets.py)."""
+        trigger, probes = case.trigger.probe, self.config.probes
+        failing = {*self.engine.failing_probes(), trigger} & set(probes)
+        symptoms = [Symptom(p, about(probes[p].params, self.engine.last_observation(p)),
+                            probes[p].common.depends_on) for p in failing]
+        return count_targets(symptoms, trigger, case.rem.target)
 
     def _failing_dependencies(self, probe: str) -> tuple[str, ...]:
         spec = self.config.probes.get(probe)
