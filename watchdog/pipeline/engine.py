@@ -15,6 +15,7 @@ from typing import Any
 from watchdog.common.errors import StateError
 from watchdog.common.secrets import scrub
 from watchdog.pipeline.classifier import HysteresisPolicy, Track, Transition, Verdict, classify
+from watchdog.pipeline.events import EventLog
 from watchdog.pipeline.incidents import Change, Incident, IncidentBook, track_to_json
 from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.scheduler import Job, RunInfo
@@ -72,6 +73,7 @@ class PipelineEngine:
         self.config = config
         self.policies: dict[str, HysteresisPolicy] = {}
         self.subscribers: list[Subscriber] = []
+        self.events = EventLog(book, metrics)
         self.reconfigure(config)
 
     def reconfigure(self, config: Config) -> None:
@@ -108,7 +110,10 @@ class PipelineEngine:
             return
         self.tracks[job.name] = verdict.track
         self._remember(job.name, obs, info, now)
+        self.events.record(obs, now)
         if change is not None:
+            if change.transition is Transition.OPEN:
+                self.events.on_open(change.incident)
             self._announce(change)
         self._publish(ResultEvent(job.name, obs, verdict, change, now))
 

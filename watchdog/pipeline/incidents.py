@@ -152,6 +152,12 @@ class IncidentBook:
             current = db.execute("SELECT * FROM incidents WHERE id = ?", (row["id"],)).fetchone()
         return Change(Transition.UPDATE, Incident.from_row(current))
 
+    def note(self, incident_id: int, kind: str, at: float, summary: str) -> None:
+        """Add an entry to an incident's timeline that changes nothing else (an event)."""
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO incident_events (incident_id, at, kind, summary) "
+                       "VALUES (?, ?, ?, ?)", (incident_id, at, kind, scrub(summary)))
+
     def resolve_orphans(self, configured: Iterable[str], now: float, why: str) -> list[Incident]:
         """Resolve open incidents whose probe is no longer configured."""
         names = set(configured)
