@@ -19,14 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from watchdog.common.clock import Clock
 from watchdog.common.secrets import scrub
 from watchdog.pipeline.classifier import Transition
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
-from watchdog.pipeline.observation import Status, unknown
+from watchdog.pipeline.observation import Observation, Status, unknown
 from watchdog.pipeline.probe import Resources
 from watchdog.remediation.contract import (
     Action,
@@ -123,6 +123,11 @@ class Remediator:
         # (incident id, what happened): posts an update on the incident (the notification
         # stage's post_update) for what must reach a person without escalating it.
         self.report: Callable[[int, str], None] = lambda incident_id, change: None
+        # Runs a probe now, bounded by its timeout (the daemon's scheduler jobs): before a
+        # non-safe action its dependencies are re-checked, not read from their last run.
+        # None: the probe is not scheduled (nothing to re-check). Without a scheduler (tests
+        # of the policy alone) it reads the last result.
+        self.probe_now: Callable[[str], Awaitable[Observation | None]] = self._last_result
         self._reported: set[tuple[str, int | None, str]] = set()
         # Remediations whose write the sandbox refused: not tried again by this process
         # (the grants change only with a restart, which builds a new Remediator).
@@ -205,7 +210,10 @@ class Remediator:
         if rem.name in self._denied:  # journaled and reported when it happened
             return f"refused: {self._denied[rem.name]}"
         case = self._case(rem, trigger, operator_execute)
-        decision = decide(self.situation(case))
+        situation = self.situation(case)
+        decision = decide(situation)
+        if decision.act and not situation.safe:
+            decision = await self._recheck_dependencies(case, situation)
         if not decision.act:
             self._skipped(case, decision)
             return f"skipped: {decision.why}"
@@ -259,6 +267,21 @@ class Remediator:
             max_actions=s.max_actions.count,
             failing_targets=self._failing_targets(case),
             storm_failing_probes=s.storm_failing_probes, safe=_is_safe(rem))
+
+    async def _recheck_dependencies(self, case: Case, situation: Situation) -> Decision:
+        """Run the trigger's dependencies now: a stale OK (a dependency probed less often
+        than its dependent) must not let a restart act while Mongo is down. A dependency
+        that fails or cannot tell (UNKNOWN) now holds the action."""
+        spec = self.config.probes.get(case.trigger.probe)
+        deps = spec.common.depends_on if spec is not None else ()
+        results = await asyncio.gather(*(self.probe_now(dep) for dep in deps))
+        holding = tuple(f"{dep} (re-checked now: {obs.status.label} {obs.cause})"
+                        for dep, obs in zip(deps, results, strict=True)
+                        if obs is not None and obs.status is not Status.OK)
+        return decide(replace(situation, failing_dependencies=holding))
+
+    async def _last_result(self, probe: str) -> Observation | None:
+        return self.engine.last_observation(probe)
 
     def _failing_targets(self, case: Case) -> int:
         """The storm rule's count: the symptoms of one target count once (targets.py)."""
