@@ -95,7 +95,7 @@ class Rollback(ContainerAction[RollbackParams]):
         if previous is None:
             raise ActionRefused(f"no earlier image of {name} to roll back to (recorded "
                                 f"generations: {len(history)}; images already rolled back "
-                                "from are never targets)")
+                                "from are never targets)", step=self._by_hand(None))
         reason = self._why(trigger, history, live, attrs)
         await self._compose_writable()
         pull = await self._availability(previous)
@@ -141,9 +141,19 @@ class Rollback(ContainerAction[RollbackParams]):
             return None
         if self.params.registry_pull and previous.repo_digests:
             return previous.repo_digests[0]
-        hint = f" (docker pull {previous.repo_digests[0]})" if previous.repo_digests else ""
+        digest = previous.repo_digests[0] if previous.repo_digests else None
+        hint = f" (docker pull {digest})" if digest else ""
         raise ActionRefused(f"previous image {previous.image_id} is no longer in the engine "
-                            f"and cannot be pulled here{hint}: nothing is touched")
+                            f"and cannot be pulled here{hint}: nothing is touched",
+                            step=self._by_hand(digest))
+
+    def _by_hand(self, digest: str | None) -> str:
+        """The human step when the rollback cannot be done automatically."""
+        get = f"docker pull {digest}, then `runbook-watchdog remediate {self.ctx.name} " \
+              "--execute`; or " if digest else ""
+        return (f"{get}roll {self.params.container} back to a known-good image yourself: "
+                "point its `image:` at that tag and `docker compose up -d` (runbook §3.1 "
+                "step 4)")
 
     # -- execute ---------------------------------------------------------------------------
     async def _compose_writable(self) -> None:

@@ -119,9 +119,12 @@ def test_a_previous_image_removed_from_the_engine_is_refused_and_nothing_is_touc
         tmp_path: Path, app: App) -> None:
     deployed_broken(app)
 
+    reports: list[tuple[int, str]] = []
+
     async def gone_then_failing(w: World) -> None:
+        w.remediator.report = lambda incident, change: reports.append((incident, change))
         app.remove_image(app.good)
-        await failing(w)
+        await failing(w, cycles=6)
 
     w = run(world(tmp_path, app), app, gone_then_failing)
     assert w.decisions() == ["refused"]
@@ -129,6 +132,16 @@ def test_a_previous_image_removed_from_the_engine_is_refused_and_nothing_is_touc
     assert f"previous image {app.good} is no longer in the engine" in reason
     assert app.image() == app.bad
     assert app.running(app.name) and app.running(app.watchtower)
+    # Issue 14 item 9: the incident is told once, with the reason and the human step, and
+    # keeps its severity.
+    [(incident_id, change)] = reports
+    assert change.startswith(f"remediation rollback-backend cannot act: {reason}. Do it by "
+                             "hand: ")
+    assert change.endswith(f"roll {app.name} back to a known-good image yourself: point its "
+                           "`image:` at that tag and `docker compose up -d` (runbook §3.1 "
+                           "step 4)")
+    incident = w.engine.book.get(incident_id)
+    assert incident is not None and incident.status == "open" and incident.severity == "sev2"
 
 def test_a_broken_previous_image_is_tried_once_then_escalates_without_a_loop(
         tmp_path: Path, app: App) -> None:

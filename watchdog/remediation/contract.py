@@ -42,7 +42,16 @@ class ActionParams(BaseModel):
 
 
 class ActionRefused(Exception):
-    """The action will not plan: nothing safe to do (no previous image, operator stop...)."""
+    """The action will not plan: nothing safe to do (no previous image, operator stop...).
+
+    `step`, when given, is what a person must do instead: the action applies but cannot be
+    done automatically (the previous image is gone). The open incident is told once, in an
+    "updated" message with the reason and the step, at the same severity. A refusal without
+    a step (the action does not apply: no recent deploy, already done) is journaled only."""
+
+    def __init__(self, reason: str, step: str | None = None) -> None:
+        super().__init__(reason)
+        self.step = step
 
 
 class ActionFailed(Exception):

@@ -223,6 +223,9 @@ class Remediator:
         except ActionRefused as exc:
             if isinstance(exc, NotPermitted):
                 self._report_once(case, "sandbox", f"remediation {rem.name} refused: {exc}")
+            elif exc.step and case.mode != "operator":  # an operator reads it on the spot
+                self._report_once(case, "refused", f"remediation {rem.name} cannot act: "
+                                  f"{exc}. Do it by hand: {exc.step}")
             return self._refused(case, "refused", str(exc))
         except Exception as exc:
             return self._refused(case, "crashed", self._crashed(case, "plan", exc))
