@@ -125,6 +125,13 @@ def test_bad_deploy_is_rolled_back_through_the_compose_file(production: Producti
         acted, _ = entries(production, "rollback-backend")
         assert acted["reason"] == f"roll back nickapp-backend to {stack.good}"
         assert acted["detail"]["from_image_id"] == stack.bad
+        # Issue 14 item 2: the backend's container (crash loop) and log (missing env) were
+        # failing when the rollback acted; one target, so no storm. Issue 19 item 3: the
+        # deploy itself opened no incident.
+        incidents = production.incidents(all=True)
+        assert open_at(incidents, "backend-container", acted["at"]), incidents
+        assert open_at(incidents, "backend-logs", acted["at"]) == ["missing_env"], incidents
+        assert not [i for i in incidents if i["probe"] == "recent-deploy"], incidents
         journal = host.journal(cursor)
         assert "remediation rollback-backend on nickapp-backend: acted" in journal
         assert "remediation rollback-backend on nickapp-backend: succeeded" in journal
@@ -146,6 +153,13 @@ def test_bad_deploy_is_rolled_back_through_the_compose_file(production: Producti
             wait_for(stack.healthy, timeout=60, what="the backend restored by hand")
 
 
+def open_at(incidents: list[dict[str, Any]], probe: str, at: float) -> list[str]:
+    """The causes of `probe`'s incidents that were open at `at`."""
+    return [str(i["cause"]) for i in incidents if i["probe"] == probe
+            and float(i["opened_at"]) <= at
+            and (i["resolved_at"] is None or float(i["resolved_at"]) >= at)]
+
+
 def test_evidence_is_written_into_the_incident_folder(production: Production) -> None:
     """§3.1 step 1: the backend-health incident of the bad deploy has its evidence."""
     host = production.host
@@ -162,9 +176,11 @@ def test_evidence_is_written_into_the_incident_folder(production: Production) ->
     assert files == {"findings.json", "container.log", "container-state.json", "access.log"}
     finding = json.loads(host.read(f"{where}/findings.json"))
     assert finding["probe"] == "backend-health"
-    assert "404" in json.dumps(finding)
+    assert "refused" in json.dumps(finding)  # nothing listens once the crash loop gave up
     # the backend's log at the moment the incident opened: the broken release's
-    assert "nickapp-backend v2 listening" in host.read(f"{where}/container.log")
+    log = host.read(f"{where}/container.log")
+    assert "nickapp-backend v2 listening" in log
+    assert "Missing required environment variable JWT_SECRET" in log
     timed("drill: evidence", started)
 
 
