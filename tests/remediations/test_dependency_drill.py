@@ -27,7 +27,7 @@ def backend(podman: PodmanPeer) -> Iterator[str]:
     podman.remove("dep-backend")
 
 
-def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, name: str) -> str:
+def settings(tmp: Path, port: int, docker: str) -> str:
     return textwrap.dedent(f"""\
         watchdog:
           listen: 127.0.0.1:{port}
@@ -35,6 +35,25 @@ def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, na
           kill_switch: {tmp}/kill
           docker_url: {docker}
           spread: 0s
+        """)
+
+
+def restart(name: str) -> str:
+    """The backend's restart, after two failing runs of its health probe."""
+    return textwrap.dedent(f"""\
+        remediations:
+          restart-backend:
+            type: restart_container
+            mode: auto
+            on: [backend-health]
+            after: 2
+            container: {name}
+            start_period: 0s
+        """)
+
+
+def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, name: str) -> str:
+    return settings(tmp, port, docker) + textwrap.dedent(f"""\
         probes:
           mongodb:
             type: mongo
@@ -53,14 +72,7 @@ def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, na
             fail_after: 2
             depends_on: [mongodb]
             runbook: "3.1"
-        remediations:
-          restart-backend:
-            type: restart_container
-            mode: auto
-            on: [backend-health]
-            after: 2
-            container: {name}
-            start_period: 0s
+        """) + restart(name) + textwrap.indent(textwrap.dedent(f"""\
           rollback-backend:
             type: rollback
             mode: auto
@@ -69,7 +81,7 @@ def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, na
             container: {name}
             strategy: recreate
             start_period: 0s
-        """)
+        """), "  ")
 
 
 def audit(tmp: Path) -> list[dict[str, Any]]:
@@ -136,13 +148,7 @@ def stale_config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: s
                  name: str) -> str:
     """The bundled config's timings: mongodb every 30 s (timeout 10 s), backend-health
     every 15 s, failing after 2, its restart after 2."""
-    return textwrap.dedent(f"""\
-        watchdog:
-          listen: 127.0.0.1:{port}
-          state_dir: {tmp}/state
-          kill_switch: {tmp}/kill
-          docker_url: {docker}
-          spread: 0s
+    return settings(tmp, port, docker) + textwrap.dedent(f"""\
         probes:
           mongodb:
             type: mongo
@@ -156,15 +162,7 @@ def stale_config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: s
             severity: sev1
             fail_after: 2
             depends_on: [mongodb]
-        remediations:
-          restart-backend:
-            type: restart_container
-            mode: auto
-            on: [backend-health]
-            after: 2
-            container: {name}
-            start_period: 0s
-        """)
+        """) + restart(name)
 
 
 def test_a_dependency_stopped_right_after_its_run_is_rechecked_before_acting(
