@@ -136,12 +136,15 @@ class Remediator:
         self._deciding: set[str] = set()
         self._last_skip: dict[str, str] = {}
         self._last_refusal: dict[str, str] = {}
+        self._outage_runs: dict[str, int] = {}  # probe -> consecutive outage runs
         # Safe actions (evidence) neither count towards nor are held by the blast radius.
         self._safe_names = tuple(r.name for r in remediations if _is_safe(r))
 
     # -- entry points ------------------------------------------------------------------------
     def on_event(self, event: ResultEvent) -> None:
         """PipelineEngine subscriber: consider every remediation this result may trigger."""
+        if not event.escalation:
+            self._count_outage(event)
         for rem in self.remediations:
             trigger = self._trigger(rem, event)
             if trigger is None:
@@ -156,17 +159,37 @@ class Remediator:
         if event.escalation:
             return None  # not a new probe run: acting on it would act twice on one finding
         obs = event.observation
-        spec = self.config.probes.get(event.probe)
-        warnings = spec.warnings if spec is not None else frozenset()
+        warnings = self._warnings(event.probe)
         if obs.status is not Status.FAILED or not rem.matches(event.probe, obs.cause, warnings):
             return None  # UNKNOWN never triggers an action
         if _fires_on_open(rem):
             if event.change is None or event.change.transition is not Transition.OPEN:
                 return None
-        elif event.verdict.track.failures < rem.spec.common.after:
+        elif self._runs(rem, event) < rem.spec.common.after:
             return None
         incident = event.change.incident.id if event.change else self._incident_of(event.probe)
         return Trigger(event.probe, obs.cause, obs, incident, event.at)
+
+    def _warnings(self, probe: str) -> frozenset[str]:
+        spec = self.config.probes.get(probe)
+        return spec.warnings if spec is not None else frozenset()
+
+    def _count_outage(self, event: ResultEvent) -> None:
+        """Consecutive outage runs per probe (a warning is none; UNKNOWN changes nothing,
+        as for the classifier). Before the first result this process sees, the classifier's
+        streak is trusted."""
+        obs = event.observation
+        if obs.status is Status.UNKNOWN:
+            return
+        before = self._outage_runs.get(event.probe, event.verdict.track.failures - 1)
+        outage = obs.status is Status.FAILED and obs.cause not in self._warnings(event.probe)
+        self._outage_runs[event.probe] = before + 1 if outage else 0
+
+    def _runs(self, rem: Remediation, event: ResultEvent) -> int:
+        """The failing runs `after` counts: for an action that changes something, outage
+        runs only (ten cycles of `slow` then one `refused` is one run, not eleven)."""
+        failures = event.verdict.track.failures
+        return failures if _is_safe(rem) else min(failures, self._outage_runs[event.probe])
 
     def _incident_of(self, probe: str) -> int | None:
         for incident in self.engine.book.open_incidents():
