@@ -122,18 +122,23 @@ class Rollback(ContainerAction[RollbackParams]):
             return f"deploy {now - since:.0f}s ago"
         if trigger.operator:
             return "started by an operator"
-        opened = self._incident_opened(trigger.incident_id)
+        opened = self._outage_since(trigger)
         after = self.params.no_hypothesis_after
         if after is not None and opened is not None and now - opened >= after:
             return f"no hypothesis after {now - opened:.0f}s (§2: roll back anyway)"
         raise ActionRefused(f"no deploy of {self.params.container} within "
                             f"{self.params.deploy_window:g}s: not a deploy problem")
 
-    def _incident_opened(self, incident_id: int | None) -> float | None:
-        if incident_id is None or self.ctx.store is None:
+    def _outage_since(self, trigger: Trigger) -> float | None:
+        """When the incident's outage began: its first timeline entry with an outage cause
+        (an incident that opened as a warning, `slow`, is not that old as an outage)."""
+        if trigger.incident_id is None or self.ctx.store is None:
             return None
-        incident = IncidentBook(self.ctx.store).get(incident_id)
-        return incident.opened_at if incident is not None else None
+        warnings = self.ctx.warning_causes(trigger.probe)
+        for event in IncidentBook(self.ctx.store).events(trigger.incident_id):
+            if event["cause"] and event["cause"] not in warnings:
+                return float(event["at"])
+        return None
 
     async def _availability(self, previous: DeployRecord) -> str | None:
         """None when the image is here; the digest to pull when it is not and may be."""

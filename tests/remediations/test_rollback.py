@@ -195,13 +195,18 @@ def test_a_slow_backend_never_rolls_back_even_through_no_hypothesis_after(
     extra = "    deploy_window: 0s\n    no_hypothesis_after: 5m\n"
     slow = Observation(Status.FAILED, "slow", "answered in 4.2s (max 2s)")
 
-    async def slow_for_six_minutes(w: World) -> None:
+    async def slow_for_six_minutes_then_down(w: World) -> None:
         for _ in range(6 * 60 // 15):
             await w.observe("backend-health", slow, then=15)
             await w.finish()
+        assert w.decisions() == []
+        # The outage begins now, not when the incident opened as `slow`: no hypothesis
+        # after 30 s is no reason to roll back.
+        await failing(w)
 
-    w = run(world(tmp_path, app, extra=extra), app, slow_for_six_minutes)
-    assert w.decisions() == []
+    w = run(world(tmp_path, app, extra=extra), app, slow_for_six_minutes_then_down)
+    assert w.decisions() == ["refused"]
+    assert "not a deploy problem" in w.ledger.entries()[0]["reason"]
     assert app.image() == app.bad
 
 

@@ -161,10 +161,16 @@ class ActionContext(ProbeContext):
 
     def __init__(self, name: str, resources: Resources,
                  last: Callable[[str], Observation | None], timeout: float = 30.0,
-                 probe_params: Mapping[str, BaseModel] | None = None) -> None:
+                 probe_params: Mapping[str, BaseModel] | None = None,
+                 warnings: Mapping[str, frozenset[str]] | None = None) -> None:
         super().__init__(name, timeout, resources)  # timeout bounds each blocking call
         self._last = last
         self._probe_params = dict(probe_params or {})
+        self._warnings = dict(warnings or {})
+
+    def warning_causes(self, probe: str) -> frozenset[str]:
+        """A configured probe's warning causes (never an outage)."""
+        return self._warnings.get(probe, frozenset())
 
     def probe_params(self, probe: str) -> BaseModel | None:
         """A configured probe's own keys (an action on Redis reuses the probe's URL)."""

@@ -82,7 +82,8 @@ def build_remediations(config: Config, resources: Resources, types: Mapping[str,
         if spec.common.mode == "off":
             continue
         params = {probe: p.params for probe, p in config.probes.items()}
-        ctx = ActionContext(name, resources, last, probe_params=params)
+        warnings = {probe: p.warnings for probe, p in config.probes.items()}
+        ctx = ActionContext(name, resources, last, probe_params=params, warnings=warnings)
         try:
             action = types[spec.common.type](spec.params, ctx)
         except Exception as exc:
