@@ -52,6 +52,20 @@ def restart(name: str) -> str:
         """)
 
 
+def rollback(name: str) -> str:
+    """The backend's rollback, in `remediations:` after `restart()`."""
+    return textwrap.indent(textwrap.dedent(f"""\
+        rollback-backend:
+          type: rollback
+          mode: auto
+          on: [backend-health]
+          after: 2
+          container: {name}
+          strategy: recreate
+          start_period: 0s
+        """), "  ")
+
+
 def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, name: str) -> str:
     return settings(tmp, port, docker) + textwrap.dedent(f"""\
         probes:
@@ -72,16 +86,7 @@ def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, na
             fail_after: 2
             depends_on: [mongodb]
             runbook: "3.1"
-        """) + restart(name) + textwrap.indent(textwrap.dedent(f"""\
-          rollback-backend:
-            type: rollback
-            mode: auto
-            on: [backend-health]
-            after: 2
-            container: {name}
-            strategy: recreate
-            start_period: 0s
-        """), "  ")
+        """) + restart(name) + rollback(name)
 
 
 def audit(tmp: Path) -> list[dict[str, Any]]:
@@ -147,7 +152,7 @@ def test_mongo_down_no_backend_action_and_one_grouped_incident(
 def stale_config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str,
                  name: str) -> str:
     """The bundled config's timings: mongodb every 30 s (timeout 10 s), backend-health
-    every 15 s, failing after 2, its restart after 2."""
+    every 15 s, failing after 2, its restart and rollback after 2."""
     return settings(tmp, port, docker) + textwrap.dedent(f"""\
         probes:
           mongodb:
@@ -162,14 +167,15 @@ def stale_config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: s
             severity: sev1
             fail_after: 2
             depends_on: [mongodb]
-        """) + restart(name)
+        """) + restart(name) + rollback(name)
 
 
 def test_a_dependency_stopped_right_after_its_run_is_rechecked_before_acting(
         tmp_path: Path, podman: PodmanPeer, backend: str, http_peer: HttpPeer) -> None:
     """Issue 14 item 8: Mongo stops just after its probe passed; the backend fails twice
     (30 s) before the mongodb probe runs again, so its last result is a stale OK. The
-    restart re-checks Mongo now and holds instead of "succeeding" while Mongo is down."""
+    restart and the rollback re-check Mongo now and hold instead of "succeeding" while
+    Mongo is down."""
     mongo = NxMongo(tmp_path).start()
     started = podman.attrs("dep-backend")["State"]["StartedAt"]
     port, cfg = free_port(), tmp_path / "watchdog.yaml"
@@ -179,12 +185,13 @@ def test_a_dependency_stopped_right_after_its_run_is_rechecked_before_acting(
         wait_for(lambda: runs(port, "mongodb") >= 1, timeout=60, what="a mongodb run")
         mongo.stop()  # right after its run: the next is 30 s away
         http_peer.set_mode("503")
-        decided = wait_for(lambda: [e for e in audit(tmp_path)
-                                    if e["remediation"] == "restart-backend"], timeout=120,
-                           what="the restart's decision")
-        assert [e["decision"] for e in decided] == ["skipped"], decided
-        assert decided[0]["reason"].startswith(
-            "dependency: dependency failing: mongodb (re-checked now: failed "), decided
+        decided = wait_for(lambda: {e["remediation"]: e for e in audit(tmp_path)}
+                           if len({e["remediation"] for e in audit(tmp_path)}) == 2 else None,
+                           timeout=120, what="the restart's and the rollback's decisions")
+        for entry in decided.values():
+            assert entry["decision"] == "skipped", decided
+            assert entry["reason"].startswith(
+                "dependency: dependency failing: mongodb (re-checked now: failed "), decided
         assert podman.attrs("dep-backend")["State"]["StartedAt"] == started
     finally:
         assert daemon.shutdown() == 0

@@ -99,6 +99,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self._beat = time.monotonic()
         self._jobs: list[Job] = []
+        self._rechecks: dict[str, asyncio.Future[Observation]] = {}
         self.listener: HttpListener | None = None
         self.service = ServiceHooks.from_env(environ)
         self.lease = lease_for(config.watchdog.lease, self.registry)
@@ -183,11 +184,17 @@ class Daemon:
         return last is not None and last.observation.ok and last.at >= since
 
     async def _probe_now(self, probe: str) -> Observation | None:
-        """Run a scheduled probe once more, now, within its timeout (never raises)."""
+        """Run a scheduled probe once more, now, within its timeout (never raises). Two
+        remediations re-checking one dependency together share one run."""
         job = next((j for j in self._jobs if j.name == probe), None)
         if job is None:
             return None
-        return await run_once(job, self.clock, self.config.watchdog.deadline_grace)
+        running = self._rechecks.get(probe)
+        if running is None or running.done():
+            running = asyncio.ensure_future(
+                run_once(job, self.clock, self.config.watchdog.deadline_grace))
+            self._rechecks[probe] = running
+        return await asyncio.shield(running)
 
     def _skipped(self, job: Job, missed: int) -> None:
         self.metrics.skipped.labels(probe=job.name).inc(missed)
