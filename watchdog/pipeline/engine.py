@@ -110,12 +110,20 @@ class PipelineEngine:
             return
         self.tracks[job.name] = verdict.track
         self._remember(job.name, obs, info, now)
-        self.events.record(obs, now)
+        self._record_events(job.name, obs, change, now)
         if change is not None:
-            if change.transition is Transition.OPEN:
-                self.events.on_open(change.incident)
             self._announce(change)
         self._publish(ResultEvent(job.name, obs, verdict, change, now))
+
+    def _record_events(self, probe: str, obs: Observation, change: Change | None,
+                       now: float) -> None:
+        """Events the run reports (a deploy), and those an opening incident follows."""
+        try:
+            self.events.record(obs, now)
+            if change is not None and change.transition is Transition.OPEN:
+                self.events.on_open(change.incident)
+        except StateError as exc:  # a timeline line lost, never the result itself
+            log.error("events around a result of probe %s not recorded: %s", probe, exc)
 
     def escalate(self, probe: str, reason: str) -> Incident | None:
         """Raise the probe's open incident one level (remediation failed or quarantined)."""
