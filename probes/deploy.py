@@ -161,7 +161,7 @@ class DeployProbe:
                  events: list[dict[str, Any]]) -> Observation:
         watched = len(self.params.containers)
         values = {"containers": float(watched), "recent_deploys": float(len(recent))}
-        summary = f"recent {_said(recent[0])}" if recent else \
+        summary = f"recent deploy: {_said(recent[0])}" if recent else \
             f"no deploy within {self.params.window:g}s ({watched} containers)"
         return Observation(Status.OK, "ok", summary, values=values, hint=HINT if recent else None,
                            details={"deploys": recent, "missing": missing, "events": events})
@@ -171,7 +171,7 @@ class DeployProbe:
 
 
 def _said(change: dict[str, Any]) -> str:
-    return (f"deploy: {change['container']} now runs {change['new_image_id'][:19]} "
+    return (f"{change['container']} now runs {change['new_image_id'][:19]} "
             f"(was {change['old_image_id'][:19]})")
 
 

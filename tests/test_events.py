@@ -23,7 +23,7 @@ probes:
 
 def deployed(at: float) -> Observation:
     event = {"kind": "deploy", "target": "nickapp-backend", "at": at, "window": 1800.0,
-             "summary": "deploy: nickapp-backend now runs sha256:b (was sha256:a)"}
+             "summary": "nickapp-backend now runs sha256:b (was sha256:a)"}
     return Observation(Status.OK, "ok", "recent deploy", details={"events": [event]})
 
 
@@ -51,9 +51,9 @@ def test_a_deploy_is_noted_on_incidents_opening_in_its_window_and_opens_none(
              for i in by_id}
     smtp, first, second, third = sorted(by_id)
     assert noted[smtp] == [] and noted[third] == []
-    assert noted[first] == ["deploy: nickapp-backend now runs sha256:b (was sha256:a) "
+    assert noted[first] == ["nickapp-backend now runs sha256:b (was sha256:a) "
                             "(5s before this incident opened)"]
-    assert noted[second] == ["deploy: nickapp-backend now runs sha256:b (was sha256:a) "
+    assert noted[second] == ["nickapp-backend now runs sha256:b (was sha256:a) "
                              "(635s before this incident opened)"]
     assert w.metrics.registry.get_sample_value(
         "runbook_watchdog_events_total", {"kind": "deploy", "target": "nickapp-backend"}) == 1

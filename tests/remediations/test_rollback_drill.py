@@ -211,7 +211,7 @@ def test_bad_deploy_is_rolled_back_verified_and_resolved(drill: Drill) -> None:
     assert [i for i in listed if i["probe"] == "recent-deploy"] == []
     [incident] = [i for i in listed if i["probe"] == "backend-health"]
     [deploy] = [e for e in timeline(drill, incident["id"]) if e["kind"] == "deploy"]
-    assert deploy["summary"].startswith(f"deploy: {app.name} now runs {app.bad[:19]}")
+    assert deploy["summary"].startswith(f"{app.name} now runs {app.bad[:19]}")
 
 
 def timeline(drill: Drill, incident_id: int) -> list[dict[str, Any]]:
