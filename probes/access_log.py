@@ -59,6 +59,8 @@ class AccessLogProbe:
     Params: ClassVar[type[AccessLogParams]] = AccessLogParams
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "abusive_client", "brute_force", "no_source"})
+    # Reported UNKNOWN (nothing certain was learnt): never trigger anything.
+    unknown_causes: ClassVar[frozenset[str]] = frozenset({"no_source"})
 
     def __init__(self, params: AccessLogParams, ctx: ProbeContext) -> None:
         self.params = params

@@ -18,7 +18,13 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field
 
 from watchdog.common.durations import Duration
-from watchdog.peers.docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
+from watchdog.peers.docker import (
+    DOCKER_CAUSES,
+    DockerAccess,
+    DockerUnavailable,
+    inspect_container,
+    parse_time,
+)
 from watchdog.pipeline.observation import Observation, Status, failed
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
@@ -86,6 +92,8 @@ class ContainerProbe:
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "missing", "crashloop", "oom", "probable_oom", "exited", "restarting",
          "unhealthy", "paused", "docker_timeout", "docker_unreachable", "docker_error"})
+    # Reported UNKNOWN (nothing certain was learnt): never trigger anything.
+    unknown_causes: ClassVar[frozenset[str]] = DOCKER_CAUSES
 
     def __init__(self, params: ContainerParams, ctx: ProbeContext) -> None:
         self.params = params

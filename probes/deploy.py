@@ -2,12 +2,18 @@
 
 Every cycle records, per watched container, the image reference it was created from, the
 image ID behind it and that image's RepoDigests, in the state store (the last `keep`
-changes). A change of image ID within `window` is `recent_deploy`, naming the old and the
-new image. The history is what a rollback needs: Watchtower's cleanup removes the old
+changes). The history is what a rollback needs: Watchtower's cleanup removes the old
 image by ID (every tag on it), so the previous ID and digests are kept here, not looked
 up in the engine. `deploy_history()` is the typed read for the rollback.
 
-Causes: recent_deploy, plus docker_timeout / docker_unreachable / docker_error (UNKNOWN).
+A deploy is an event, not an incident (issue 19 item 3): the result stays OK (its summary
+names a change of image ID within `window`), and the run that first sees a new image
+reports it in `details["events"]` (watchdog/pipeline/events.py): it is counted
+(`runbook_watchdog_events_total{kind="deploy"}`) and written into the timeline of any
+incident that opens within `window` after it. Only something failing after a deploy
+opens an incident, and it is the failure's.
+
+Causes: ok, plus docker_timeout / docker_unreachable / docker_error (UNKNOWN).
 """
 
 from __future__ import annotations
@@ -19,8 +25,14 @@ from pydantic import Field
 
 from watchdog.common.durations import Duration
 from watchdog.common.state import StateStore
-from watchdog.peers.docker import DockerAccess, DockerUnavailable, inspect_container, parse_time
-from watchdog.pipeline.observation import Observation, Status, failed
+from watchdog.peers.docker import (
+    DOCKER_CAUSES,
+    DockerAccess,
+    DockerUnavailable,
+    inspect_container,
+    parse_time,
+)
+from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 if TYPE_CHECKING:
@@ -98,8 +110,9 @@ def _record(client: docker.DockerClient, name: str, now: float) -> DeployRecord 
 
 class DeployProbe:
     Params: ClassVar[type[DeployParams]] = DeployParams
-    causes: ClassVar[frozenset[str]] = frozenset(
-        {"ok", "recent_deploy", "docker_timeout", "docker_unreachable", "docker_error"})
+    causes: ClassVar[frozenset[str]] = frozenset({"ok", *DOCKER_CAUSES})
+    # Reported UNKNOWN (nothing certain was learnt): never trigger anything.
+    unknown_causes: ClassVar[frozenset[str]] = DOCKER_CAUSES
 
     def __init__(self, params: DeployParams, ctx: ProbeContext) -> None:
         self.params = params
@@ -112,23 +125,32 @@ class DeployProbe:
             current = await self.docker.call(_current, list(self.params.containers), now)
         except DockerUnavailable as exc:
             return exc.observation()
-        recent = [d for name, rec in current.items() if rec is not None
-                  for d in [self._remember(name, rec, now)] if d is not None]
+        seen = [self._remember(name, rec, now) for name, rec in current.items()
+                if rec is not None]
+        recent = [change for change, _ in seen if change is not None]
+        events = [self._event(change) for change, new in seen if change is not None and new]
         missing = sorted(name for name, rec in current.items() if rec is None)
-        return self._verdict(recent, missing)
+        return self._verdict(recent, missing, events)
 
-    def _remember(self, name: str, rec: DeployRecord, now: float) -> dict[str, Any] | None:
-        """Record `rec` if the image changed; the change as details if within the window."""
+    def _remember(self, name: str, rec: DeployRecord,
+                  now: float) -> tuple[dict[str, Any] | None, bool]:
+        """Record `rec` if the image changed; the change (if within the window) and
+        whether this run is the first to see it."""
         history = self._history(name)
         last = history[-1] if history else None
-        if last is None or last.image_id != rec.image_id:
+        new = last is not None and last.image_id != rec.image_id
+        if last is None or new:
             history.append(rec)
         elif not last.repo_digests and rec.repo_digests:
             history[-1] = rec  # learnt the digests of the current image
         self._save(name, history[-self.params.keep:], now)
         if len(history) < 2 or now - history[-1].since > self.params.window:
-            return None
-        return _change(history[-2], history[-1])
+            return None, False
+        return _change(history[-2], history[-1]), new
+
+    def _event(self, change: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": "deploy", "target": change["container"], "at": change["deployed_at"],
+                "window": self.params.window, "summary": _said(change)}
 
     def _history(self, name: str) -> list[DeployRecord]:
         store = self.ctx.store
@@ -138,21 +160,22 @@ class DeployProbe:
         if self.ctx.store is not None:
             self.ctx.store.put(NS, name, [r.to_json() for r in history], now)
 
-    def _verdict(self, recent: list[dict[str, Any]], missing: list[str]) -> Observation:
+    def _verdict(self, recent: list[dict[str, Any]], missing: list[str],
+                 events: list[dict[str, Any]]) -> Observation:
         watched = len(self.params.containers)
         values = {"containers": float(watched), "recent_deploys": float(len(recent))}
-        if not recent:
-            return Observation(Status.OK, "ok", f"no deploy within {self.params.window:g}s "
-                               f"({watched} containers)", values=values,
-                               details={"missing": missing})
-        first = recent[0]
-        summary = (f"recent deploy: {first['container']} now runs {first['new_image_id'][:19]}"
-                   f" (was {first['old_image_id'][:19]})")
-        return failed("recent_deploy", summary, hint=HINT, values=values,
-                      details={"deploys": recent, "missing": missing})
+        summary = f"recent deploy: {_said(recent[0])}" if recent else \
+            f"no deploy within {self.params.window:g}s ({watched} containers)"
+        return Observation(Status.OK, "ok", summary, values=values, hint=HINT if recent else None,
+                           details={"deploys": recent, "missing": missing, "events": events})
 
     async def aclose(self) -> None:
         await self.docker.aclose()
+
+
+def _said(change: dict[str, Any]) -> str:
+    return (f"{change['container']} now runs {change['new_image_id'][:19]} "
+            f"(was {change['old_image_id'][:19]})")
 
 
 def _change(old: DeployRecord, new: DeployRecord) -> dict[str, Any]:

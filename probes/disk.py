@@ -81,6 +81,10 @@ class DiskProbe:
     Params: ClassVar[type[DiskParams]] = DiskParams
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "disk_usage_high", "disk_full", "no_such_path"})
+    # Warnings, not "down": above `warn` is a hygiene item; `disk_full` is the outage.
+    warning_causes: ClassVar[frozenset[str]] = frozenset({"disk_usage_high"})
+    # Reported UNKNOWN (nothing certain was learnt): never trigger anything.
+    unknown_causes: ClassVar[frozenset[str]] = frozenset({"no_such_path"})
 
     def __init__(self, params: DiskParams, ctx: ProbeContext) -> None:
         self.params = params

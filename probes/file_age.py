@@ -62,6 +62,8 @@ class FileAgeProbe:
     Params: ClassVar[type[FileAgeParams]] = FileAgeParams
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "stale", "no_files", "empty", "no_progress"})
+    # Warnings, not "down": the backups still run; they stopped growing.
+    warning_causes: ClassVar[frozenset[str]] = frozenset({"no_progress"})
 
     def __init__(self, params: FileAgeParams, ctx: ProbeContext) -> None:
         self.params = params

@@ -95,6 +95,8 @@ class HttpProbe:
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "refused", "timeout", "dns", "tls_error", "connect_error", "bad_status",
          "bad_body", "bad_redirect", "cert_expiring", "slow"})
+    # Warnings, not "down": certificate expiring and a slow answer: the site still serves.
+    warning_causes: ClassVar[frozenset[str]] = frozenset({"cert_expiring", "slow"})
 
     def __init__(self, params: HttpParams, ctx: ProbeContext) -> None:
         self.params = params

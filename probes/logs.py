@@ -35,7 +35,7 @@ from probes import _window
 from probes._hints import env_file, fill, with_human_steps
 from probes._logread import Lines, LogSource
 from watchdog.common.durations import Duration
-from watchdog.peers.docker import DockerUnavailable
+from watchdog.peers.docker import DOCKER_CAUSES, DockerUnavailable
 from watchdog.pipeline.observation import Observation, Status, failed, unknown
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
@@ -158,6 +158,8 @@ class LogsProbe:
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "no_source", "docker_timeout", "docker_unreachable", "docker_error",
          *(rule.cause for rule in BUNDLED_RULES)})
+    # Reported UNKNOWN (nothing certain was learnt): never trigger anything.
+    unknown_causes: ClassVar[frozenset[str]] = frozenset({"no_source", *DOCKER_CAUSES})
 
     @classmethod
     def configured_causes(cls, params: LogsParams) -> frozenset[str]:

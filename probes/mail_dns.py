@@ -101,6 +101,9 @@ class Lookup:
 class MailDnsProbe:
     Params: ClassVar[type[MailDnsParams]] = MailDnsParams
     causes: ClassVar[frozenset[str]] = frozenset({"ok", *_ORDER})
+    # Warnings, not "down": mail still leaves, some of it lands badly.
+    warning_causes: ClassVar[frozenset[str]] = frozenset(
+        {"spf_missing", "spf_invalid", "dmarc_missing", "dkim_missing"})
     common_defaults: ClassVar[Mapping[str, Any]] = {"severity": "sev3", "runbook": "3.5"}
 
     def __init__(self, params: MailDnsParams, ctx: ProbeContext) -> None:

@@ -51,6 +51,8 @@ class NginxWebsocketProbe:
     Params: ClassVar[type[NginxParams]] = NginxParams
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "missing_upgrade_headers", "no_location", "config_invalid", "unreadable"})
+    # Reported UNKNOWN (nothing certain was learnt): never trigger anything.
+    unknown_causes: ClassVar[frozenset[str]] = frozenset({"unreadable"})
 
     def __init__(self, params: NginxParams, ctx: ProbeContext) -> None:
         self.params = params

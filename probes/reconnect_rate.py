@@ -23,7 +23,7 @@ from probes import _window
 from probes._accesslog import parse
 from probes._logread import LogSource
 from watchdog.common.durations import Duration
-from watchdog.peers.docker import DockerUnavailable
+from watchdog.peers.docker import DOCKER_CAUSES, DockerUnavailable
 from watchdog.pipeline.observation import Observation, Status, failed, unknown
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
@@ -60,6 +60,8 @@ class ReconnectRateProbe:
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "websocket_storm", "no_source", "docker_timeout", "docker_unreachable",
          "docker_error"})
+    # Reported UNKNOWN (nothing certain was learnt): never trigger anything.
+    unknown_causes: ClassVar[frozenset[str]] = frozenset({"no_source", *DOCKER_CAUSES})
 
     def __init__(self, params: ReconnectParams, ctx: ProbeContext) -> None:
         self.params = params

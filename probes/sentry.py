@@ -108,6 +108,8 @@ class SentryProbe:
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "new_issue_spike", "error_spike", "unauthorized", "rate_limited", "bad_status",
          "bad_body", "timeout", "refused", "dns", "tls_error", "connect_error"})
+    # Reported UNKNOWN (nothing certain was learnt): never trigger anything.
+    unknown_causes: ClassVar[frozenset[str]] = frozenset({"rate_limited"})
     common_defaults: ClassVar[Mapping[str, Any]] = {"runbook": "2"}
 
     def __init__(self, params: SentryParams, ctx: ProbeContext) -> None:

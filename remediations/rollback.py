@@ -99,7 +99,7 @@ class Rollback(ContainerAction[RollbackParams]):
         if previous is None:
             raise ActionRefused(f"no earlier image of {name} to roll back to (recorded "
                                 f"generations: {len(history)}; images already rolled back "
-                                "from are never targets)")
+                                "from are never targets)", step=self._by_hand(None))
         reason = self._why(trigger, history, live, attrs)
         await self._compose_writable()
         pull = await self._availability(previous, str((attrs.get("Config") or {}).get("Image")))
@@ -126,18 +126,23 @@ class Rollback(ContainerAction[RollbackParams]):
             return f"deploy {now - since:.0f}s ago"
         if trigger.operator:
             return "started by an operator"
-        opened = self._incident_opened(trigger.incident_id)
+        opened = self._outage_since(trigger)
         after = self.params.no_hypothesis_after
         if after is not None and opened is not None and now - opened >= after:
             return f"no hypothesis after {now - opened:.0f}s (§2: roll back anyway)"
         raise ActionRefused(f"no deploy of {self.params.container} within "
                             f"{self.params.deploy_window:g}s: not a deploy problem")
 
-    def _incident_opened(self, incident_id: int | None) -> float | None:
-        if incident_id is None or self.ctx.store is None:
+    def _outage_since(self, trigger: Trigger) -> float | None:
+        """When the incident's outage began: its first timeline entry with an outage cause
+        (an incident that opened as a warning, `slow`, is not that old as an outage)."""
+        if trigger.incident_id is None or self.ctx.store is None:
             return None
-        incident = IncidentBook(self.ctx.store).get(incident_id)
-        return incident.opened_at if incident is not None else None
+        warnings = self.ctx.warning_causes(trigger.probe)
+        for event in IncidentBook(self.ctx.store).events(trigger.incident_id):
+            if event["cause"] and event["cause"] not in warnings:
+                return float(event["at"])
+        return None
 
     async def _availability(self, previous: DeployRecord, live_ref: str) -> list[str] | None:
         """None when the image is here; the references to pull when it is not and may be."""
@@ -146,9 +151,19 @@ class Rollback(ContainerAction[RollbackParams]):
         refs = pull_candidates(previous, live_ref)
         if self.params.registry_pull and refs:
             return refs
-        hint = f" (docker pull {previous.repo_digests[0]})" if previous.repo_digests else ""
+        digest = previous.repo_digests[0] if previous.repo_digests else None
+        hint = f" (docker pull {digest})" if digest else ""
         raise ActionRefused(f"previous image {previous.image_id} is no longer in the engine "
-                            f"and cannot be pulled here{hint}: nothing is touched")
+                            f"and cannot be pulled here{hint}: nothing is touched",
+                            step=self._by_hand(digest))
+
+    def _by_hand(self, digest: str | None) -> str:
+        """The human step when the rollback cannot be done automatically."""
+        get = f"docker pull {digest}, then `runbook-watchdog remediate {self.ctx.name} " \
+              "--execute`; or " if digest else ""
+        return (f"{get}roll {self.params.container} back to a known-good image yourself: "
+                "point its `image:` at that tag and `docker compose up -d` (runbook §3.1 "
+                "step 4)")
 
     # -- execute ---------------------------------------------------------------------------
     async def _compose_writable(self) -> None:

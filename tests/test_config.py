@@ -267,3 +267,14 @@ def test_user_reports_reserve_their_incidents_name_and_take_a_known_severity(
         "open (watchdog.reports): name the probe otherwise",
         f"{path}: watchdog.reports.severity: unknown severity 'p3' "
         "(levels: sev1, sev2, sev3, sev4)"]
+
+
+def test_a_warning_cause_triggers_only_a_safe_action(tmp_path: Path) -> None:
+    """Issue 14 item 3: `web:slow` on a restart is an error naming the key; evidence
+    capture (safe) may name a warning."""
+    assert rem_problems(tmp_path, """\
+        evidence: {type: capture_evidence, on: ["web:cert_expiring"]}
+        restart-web: {type: restart_container, container: web, on: [web, "web:slow"]}
+        """) == ["remediations.restart-web.on[1]: 'slow' is a warning of probe 'web', not an "
+                 "outage: a warning never triggers an action that changes something (only a "
+                 "safe one, such as evidence capture)"]

@@ -71,6 +71,10 @@ CausesAList = variant("CausesAList", GoodProbe, causes=["ok", "refused"])
 CausesNotStrings = variant("CausesNotStrings", GoodProbe, causes=frozenset({"ok", 503}))
 
 
+WarningsOutsideCauses = variant("WarningsOutsideCauses", GoodProbe,
+                                warning_causes=frozenset({"ok", "slow"}))
+
+
 class CausesMissing:
     Params: ClassVar[type[ProbeParams]] = ProbeParams
 
@@ -104,6 +108,7 @@ def a_probe_factory(params: Any, ctx: Any) -> GoodProbe:  # a function, not a cl
     (CausesAList, "causes is list ['ok', 'refused'], not a set of strings"),
     (CausesNotStrings, "not a set of strings"),
     (CausesMissing, "causes is missing (a set of strings: the cause vocabulary)"),
+    (WarningsOutsideCauses, "warning_causes names 'slow', not in causes"),
     (CheckNotACoroutine, "check() is not a coroutine function (it must be `async def`)"),
     (AcloseMissing, "aclose() is missing (an async method)"),
     (a_probe_factory, "is a function, not a class"),

@@ -29,17 +29,17 @@ CLEAR = Situation(now=10_000.0)
     ({"target_started_at": 9_950.0, "start_period": 60.0}, "starting"),
     ({"target_started_at": 9_900.0, "start_period": 60.0}, None),
     ({"actions_in_window": 3, "max_actions": 3}, "blast_radius"),
-    ({"failing_probes": 4, "storm_failing_probes": 4}, "storm"),
-    ({"failing_probes": 3, "storm_failing_probes": 4}, None),
+    ({"failing_targets": 4, "storm_failing_probes": 4}, "storm"),
+    ({"failing_targets": 3, "storm_failing_probes": 4}, None),
     # a safe action (evidence) is held only by the kill switch, quarantine, in-flight,
     # maintenance and budget gates
-    ({"safe": True, "failing_probes": 9, "actions_in_window": 9,
+    ({"safe": True, "failing_targets": 9, "actions_in_window": 9,
       "failing_dependencies": ("mongo",), "target_started_at": 9_999.0,
       "last_attempt_at": 9_999.0, "consecutive_attempts": 5}, None),
     ({"safe": True, "kill_switch": True}, "kill_switch"),
     ({"safe": True, "attempts_in_window": 3}, "budget"),
     # order: the kill switch wins over everything, budget before backoff
-    ({"kill_switch": True, "quarantined": True, "failing_probes": 9}, "kill_switch"),
+    ({"kill_switch": True, "quarantined": True, "failing_targets": 9}, "kill_switch"),
     ({"attempts_in_window": 3, "last_attempt_at": 9_999.0, "consecutive_attempts": 3}, "budget"),
 ])
 def test_gates(change: dict[str, Any], gate: str | None) -> None:

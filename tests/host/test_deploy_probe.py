@@ -50,7 +50,7 @@ def test_a_first_sighting_is_recorded_but_is_no_deploy(
         podman.remove("backend1")
 
 
-def test_a_new_image_behind_the_container_is_a_recent_deploy_that_survives_a_restart(
+def test_a_new_image_behind_the_container_is_a_deploy_event_that_survives_a_restart(
         podman: PodmanPeer, tmp_path: Path, images: tuple[str, str]) -> None:
     old_id, new_id = images
     store = tmp_path / "state.db"
@@ -64,12 +64,20 @@ def test_a_new_image_behind_the_container_is_a_recent_deploy_that_survives_a_res
 
         # A fresh probe on the same state file plays a restart of the watchdog.
         obs = check(podman, store, "backend")
-        assert (obs.status, obs.cause) == (Status.FAILED, "recent_deploy")
+        # An event, not an incident (issue 19 item 3): the result stays OK.
+        assert (obs.status, obs.cause) == (Status.OK, "ok")
+        assert obs.summary.startswith(f"recent deploy: {podman.name('backend')} now runs")
+        [event] = obs.details["events"]
+        assert (event["kind"], event["target"], event["window"]) == \
+            ("deploy", podman.name("backend"), 1800.0)
         change = obs.details["deploys"][0]
+        assert event["at"] == change["deployed_at"]
         assert (change["old_image_id"], change["new_image_id"]) == (old_id, new_id)
         assert change["old_repo_digests"] == old_digests
         assert obs.hint is not None and "roll back" in obs.hint
 
+        again = check(podman, store, "backend")  # the event is reported once
+        assert again.details["events"] == [] and again.details["deploys"]
         target = previous_deploy(StateStore(store), podman.name("backend"))
         assert target is not None
         assert (target.image_id, list(target.repo_digests)) == (old_id, old_digests)

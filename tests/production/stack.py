@@ -1,7 +1,8 @@
 """Stand-ins for the runbook's production stack, on the tests' real Podman engine:
 
 - nickapp-backend: busybox httpd serving /api/health, from localhost/nickapp-backend:latest
-  (v1 good; v2 broken: serves, but /api/health is a 404), a Compose service;
+  (v1 good; v2 broken: it logs a missing environment variable and dies 8 s after it
+  starts, a crash loop until its restart policy gives up), a Compose service;
 - nickapp-mongodb, nickapp-redis: containers of the same names (what `docker ps` shows),
   while the protocols are served by real host processes: nx-27017 (MongoDB wire
   protocol) and redis-server with a password, maxmemory and noeviction;
@@ -35,9 +36,15 @@ from tests.support import Process, free_port, port_open, wait_for
 
 REPO = "localhost/nickapp-backend"
 # The backend says it started, as a real one does (a container that never logs a line is a
-# case of its own for the logs probes); v2 serves, but /api/health is a 404.
+# case of its own for the logs probes). v2 is issue 14's bad deploy: it serves for 8 s, then
+# dies of a missing environment variable (the logs probe's `missing_env`), and its restart
+# policy (on-failure:5) restarts it until it gives up, about 50 s after the deploy: a crash
+# loop (the container probe), then nothing listening (the health probe). So the rollback
+# decides with all three of the backend's probes failing together.
 GOOD = 'echo "nickapp-backend v1 listening on :$PORT"\nexec httpd -f -p 127.0.0.1:$PORT -h /www\n'
-BROKEN = 'echo "nickapp-backend v2 listening on :$PORT"\nexec httpd -f -p 127.0.0.1:$PORT -h /bin\n'
+BROKEN = ('echo "nickapp-backend v2 listening on :$PORT"\n'
+          'httpd -f -p 127.0.0.1:$PORT -h /www &\nsleep 8\n'
+          'echo "Error: Missing required environment variable JWT_SECRET"\nexit 1\n')
 SHKEEPER = "localhost/shkeeper-standin:1"
 STANDIN = "localhost/app:v1"  # the peer's busybox image
 REDIS_PASSWORD = "prod-redis-pw-51c0e2"  # a test secret
@@ -86,7 +93,7 @@ class Stack:
                 command: ["sh", "/app/start.sh"]
                 environment:
                   PORT: "{self.port}"
-                restart: unless-stopped
+                restart: on-failure:5
               mongodb:
                 image: {STANDIN}
                 container_name: nickapp-mongodb

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis.exceptions as redis_errors
+import yaml
 
 from tests.production.conftest import AUTO, CONFIG, TIMINGS, Production
 from tests.production.host import SOURCE, UNIT
@@ -27,6 +29,10 @@ from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
+# What the installed daemon loads: every probe of the bundled config (none is disabled).
+BUNDLED_PROBES = len(yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "config" / "watchdog.yaml").read_text())["probes"])
+STARTED = f"runbook-watchdog started: {BUNDLED_PROBES} probes"
 OUTCOMES = ("succeeded", "failed", "verify_failed")
 
 
@@ -88,7 +94,7 @@ def test_the_shipped_unit_runs_the_installed_daemon_hardened(production: Product
                      "ProtectSystem": "strict", "NRestarts": "0", "ActiveState": "active",
                      "SubState": "running"}
     journal = host.journal()
-    assert "runbook-watchdog started: 16 probes" in journal
+    assert STARTED in journal
     assert f"Started {UNIT}.service" in journal
     # the daemon really runs as the service user, in a read-only /usr (ProtectSystem=strict
     # is applied: the host is booted --privileged)
@@ -125,6 +131,13 @@ def test_bad_deploy_is_rolled_back_through_the_compose_file(production: Producti
         acted, _ = entries(production, "rollback-backend")
         assert acted["reason"] == f"roll back nickapp-backend to {stack.good}"
         assert acted["detail"]["from_image_id"] == stack.bad
+        # Issue 14 item 2: the backend's container (crash loop) and log (missing env) were
+        # failing when the rollback acted; one target, so no storm. Issue 19 item 3: the
+        # deploy itself opened no incident.
+        incidents = production.incidents(all=True)
+        assert open_at(incidents, "backend-container", acted["at"]), incidents
+        assert open_at(incidents, "backend-logs", acted["at"]) == ["missing_env"], incidents
+        assert not [i for i in incidents if i["probe"] == "recent-deploy"], incidents
         journal = host.journal(cursor)
         assert "remediation rollback-backend on nickapp-backend: acted" in journal
         assert "remediation rollback-backend on nickapp-backend: succeeded" in journal
@@ -146,6 +159,13 @@ def test_bad_deploy_is_rolled_back_through_the_compose_file(production: Producti
             wait_for(stack.healthy, timeout=60, what="the backend restored by hand")
 
 
+def open_at(incidents: list[dict[str, Any]], probe: str, at: float) -> list[str]:
+    """The causes of `probe`'s incidents that were open at `at`."""
+    return [str(i["cause"]) for i in incidents if i["probe"] == probe
+            and float(i["opened_at"]) <= at
+            and (i["resolved_at"] is None or float(i["resolved_at"]) >= at)]
+
+
 def test_evidence_is_written_into_the_incident_folder(production: Production) -> None:
     """§3.1 step 1: the backend-health incident of the bad deploy has its evidence."""
     host = production.host
@@ -162,9 +182,11 @@ def test_evidence_is_written_into_the_incident_folder(production: Production) ->
     assert files == {"findings.json", "container.log", "container-state.json", "access.log"}
     finding = json.loads(host.read(f"{where}/findings.json"))
     assert finding["probe"] == "backend-health"
-    assert "404" in json.dumps(finding)
+    assert "refused" in json.dumps(finding)  # nothing listens once the crash loop gave up
     # the backend's log at the moment the incident opened: the broken release's
-    assert "nickapp-backend v2 listening" in host.read(f"{where}/container.log")
+    log = host.read(f"{where}/container.log")
+    assert "nickapp-backend v2 listening" in log
+    assert "Missing required environment variable JWT_SECRET" in log
     timed("drill: evidence", started)
 
 
@@ -259,7 +281,7 @@ def test_reload_with_a_broken_file_keeps_the_old_config(production: Production) 
         journal = host.wait_journal("reload rejected", cursor)
         assert "backend-health" in journal and "interval" in journal
         assert host.main_pid() == pid and production.active()
-        assert len(status(production)["probes"]) == 16
+        assert len(status(production)["probes"]) == BUNDLED_PROBES
         assert probe(production, "backend-health")["status"] == "ok"
     finally:
         host.sh(f"cp -p /root/watchdog.yaml.good {CONFIG}")
@@ -283,7 +305,7 @@ def test_a_stalled_loop_is_killed_by_systemds_watchdog_and_nothing_is_done_twice
     timed("drill: stalled loop -> restarted", stalled_at)
     journal = host.journal(cursor)
     assert "Watchdog timeout" in journal
-    assert "runbook-watchdog started: 16 probes" in journal
+    assert STARTED in journal
     assert host.show("NRestarts")["NRestarts"] == "1"
     # A round of the probes that failed before (those checked at least every minute): the
     # same incidents stay open (none is opened again), no remediation acts again. New
@@ -299,7 +321,7 @@ def test_a_stalled_loop_is_killed_by_systemds_watchdog_and_nothing_is_done_twice
     again = {(e["remediation"], e["target"]) for e in acted_before} & \
         {(e["remediation"], e["target"]) for e in acted_after[len(acted_before):]}
     assert not again, f"acted again after the restart: {again}"
-    after_restart = host.journal(cursor).split("runbook-watchdog started: 16 probes", 1)[1]
+    after_restart = host.journal(cursor).split(STARTED, 1)[1]
     for name in AUTO:
         assert f"remediation {name} on" not in after_restart
     # what did act afterwards is evidence for incidents opened after the restart

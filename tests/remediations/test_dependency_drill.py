@@ -27,7 +27,7 @@ def backend(podman: PodmanPeer) -> Iterator[str]:
     podman.remove("dep-backend")
 
 
-def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, name: str) -> str:
+def settings(tmp: Path, port: int, docker: str) -> str:
     return textwrap.dedent(f"""\
         watchdog:
           listen: 127.0.0.1:{port}
@@ -35,6 +35,39 @@ def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, na
           kill_switch: {tmp}/kill
           docker_url: {docker}
           spread: 0s
+        """)
+
+
+def restart(name: str) -> str:
+    """The backend's restart, after two failing runs of its health probe."""
+    return textwrap.dedent(f"""\
+        remediations:
+          restart-backend:
+            type: restart_container
+            mode: auto
+            on: [backend-health]
+            after: 2
+            container: {name}
+            start_period: 0s
+        """)
+
+
+def rollback(name: str) -> str:
+    """The backend's rollback, in `remediations:` after `restart()`."""
+    return textwrap.indent(textwrap.dedent(f"""\
+        rollback-backend:
+          type: rollback
+          mode: auto
+          on: [backend-health]
+          after: 2
+          container: {name}
+          strategy: recreate
+          start_period: 0s
+        """), "  ")
+
+
+def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, name: str) -> str:
+    return settings(tmp, port, docker) + textwrap.dedent(f"""\
         probes:
           mongodb:
             type: mongo
@@ -53,23 +86,7 @@ def config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str, na
             fail_after: 2
             depends_on: [mongodb]
             runbook: "3.1"
-        remediations:
-          restart-backend:
-            type: restart_container
-            mode: auto
-            on: [backend-health]
-            after: 2
-            container: {name}
-            start_period: 0s
-          rollback-backend:
-            type: rollback
-            mode: auto
-            on: [backend-health]
-            after: 2
-            container: {name}
-            strategy: recreate
-            start_period: 0s
-        """)
+        """) + restart(name) + rollback(name)
 
 
 def audit(tmp: Path) -> list[dict[str, Any]]:
@@ -126,6 +143,56 @@ def test_mongo_down_no_backend_action_and_one_grouped_incident(
         http_peer.set_mode("ok")
         wait_for(lambda: all(i["status"] == "resolved" for i in incidents(cfg)), timeout=60,
                  what="both incidents to resolve")
+    finally:
+        assert daemon.shutdown() == 0
+        mongo.stop()
+    assert "acted" not in {e["decision"] for e in audit(tmp_path)}
+
+
+def stale_config(tmp: Path, port: int, mongo: NxMongo, peer: HttpPeer, docker: str,
+                 name: str) -> str:
+    """The bundled config's timings: mongodb every 30 s (timeout 10 s), backend-health
+    every 15 s, failing after 2, its restart and rollback after 2."""
+    return settings(tmp, port, docker) + textwrap.dedent(f"""\
+        probes:
+          mongodb:
+            type: mongo
+            uri: {mongo.uri}
+            severity: sev1
+          backend-health:
+            type: http
+            url: {peer.url()}
+            interval: 15s
+            timeout: 5s
+            severity: sev1
+            fail_after: 2
+            depends_on: [mongodb]
+        """) + restart(name) + rollback(name)
+
+
+def test_a_dependency_stopped_right_after_its_run_is_rechecked_before_acting(
+        tmp_path: Path, podman: PodmanPeer, backend: str, http_peer: HttpPeer) -> None:
+    """Issue 14 item 8: Mongo stops just after its probe passed; the backend fails twice
+    (30 s) before the mongodb probe runs again, so its last result is a stale OK. The
+    restart and the rollback re-check Mongo now and hold instead of "succeeding" while
+    Mongo is down."""
+    mongo = NxMongo(tmp_path).start()
+    started = podman.attrs("dep-backend")["State"]["StartedAt"]
+    port, cfg = free_port(), tmp_path / "watchdog.yaml"
+    cfg.write_text(stale_config(tmp_path, port, mongo, http_peer, podman.url, backend))
+    daemon = Daemon(cfg, port, tmp_path / "daemon.log").start()
+    try:
+        wait_for(lambda: runs(port, "mongodb") >= 1, timeout=60, what="a mongodb run")
+        mongo.stop()  # right after its run: the next is 30 s away
+        http_peer.set_mode("503")
+        decided = wait_for(lambda: {e["remediation"]: e for e in audit(tmp_path)}
+                           if len({e["remediation"] for e in audit(tmp_path)}) == 2 else None,
+                           timeout=120, what="the restart's and the rollback's decisions")
+        for entry in decided.values():
+            assert entry["decision"] == "skipped", decided
+            assert entry["reason"].startswith(
+                "dependency: dependency failing: mongodb (re-checked now: failed "), decided
+        assert podman.attrs("dep-backend")["State"]["StartedAt"] == started
     finally:
         assert daemon.shutdown() == 0
         mongo.stop()

@@ -119,9 +119,12 @@ def test_a_previous_image_removed_from_the_engine_is_refused_and_nothing_is_touc
         tmp_path: Path, app: App) -> None:
     deployed_broken(app)
 
+    reports: list[tuple[int, str]] = []
+
     async def gone_then_failing(w: World) -> None:
+        w.remediator.report = lambda incident, change: reports.append((incident, change))
         app.remove_image(app.good)
-        await failing(w)
+        await failing(w, cycles=6)
 
     w = run(world(tmp_path, app), app, gone_then_failing)
     assert w.decisions() == ["refused"]
@@ -129,6 +132,16 @@ def test_a_previous_image_removed_from_the_engine_is_refused_and_nothing_is_touc
     assert f"previous image {app.good} is no longer in the engine" in reason
     assert app.image() == app.bad
     assert app.running(app.name) and app.running(app.watchtower)
+    # Issue 14 item 9: the incident is told once, with the reason and the human step, and
+    # keeps its severity.
+    [(incident_id, change)] = reports
+    assert change.startswith(f"remediation rollback-backend cannot act: {reason}. Do it by "
+                             "hand: ")
+    assert change.endswith(f"roll {app.name} back to a known-good image yourself: point its "
+                           "`image:` at that tag and `docker compose up -d` (runbook §3.1 "
+                           "step 4)")
+    incident = w.engine.book.get(incident_id)
+    assert incident is not None and incident.status == "open" and incident.severity == "sev2"
 
 def test_a_broken_previous_image_is_tried_once_then_escalates_without_a_loop(
         tmp_path: Path, app: App) -> None:
@@ -174,6 +187,28 @@ def test_no_hypothesis_after_rolls_back_anyway_once_the_incident_is_that_old(
     assert w.decisions().count("acted") == 1
     assert "no hypothesis after" in json.loads(w.ledger.entries()[1]["detail"])["reason"]
     assert app.image() == app.good
+
+def test_a_slow_backend_never_rolls_back_even_through_no_hypothesis_after(
+        tmp_path: Path, app: App) -> None:
+    """Issue 14 item 3: `slow` is a warning; six minutes of it is no reason to roll back."""
+    deployed_broken(app)
+    extra = "    deploy_window: 0s\n    no_hypothesis_after: 5m\n"
+    slow = Observation(Status.FAILED, "slow", "answered in 4.2s (max 2s)")
+
+    async def slow_for_six_minutes_then_down(w: World) -> None:
+        for _ in range(6 * 60 // 15):
+            await w.observe("backend-health", slow, then=15)
+            await w.finish()
+        assert w.decisions() == []
+        # The outage begins now, not when the incident opened as `slow`: no hypothesis
+        # after 30 s is no reason to roll back.
+        await failing(w)
+
+    w = run(world(tmp_path, app, extra=extra), app, slow_for_six_minutes_then_down)
+    assert w.decisions() == ["refused"]
+    assert "not a deploy problem" in w.ledger.entries()[0]["reason"]
+    assert app.image() == app.bad
+
 
 # -- pure helpers ----------------------------------------------------------------------------
 def rec(image: str, since: float = 0.0) -> DeployRecord:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.remediations.conftest import App
@@ -202,6 +203,33 @@ def test_bad_deploy_is_rolled_back_verified_and_resolved(drill: Drill) -> None:
                          if i["probe"] == "backend-health"), timeout=30, what="resolved")
     [row] = drill.cli_json("remediations")
     assert row["last"] == "succeeded" and row["budget"] == "1/3"
+    # A deploy is an event, not an incident (issue 19 item 3): nothing opened for the
+    # deploy tracker, before or after the rollback; the broken deploy is in the backend
+    # incident's timeline; both image changes (the deploy, the rollback) are counted.
+    wait_for(lambda: deploys_counted(drill) >= 2, timeout=30, what="two deploy events")
+    listed = drill.cli_json("incidents", "--all")
+    assert [i for i in listed if i["probe"] == "recent-deploy"] == []
+    [incident] = [i for i in listed if i["probe"] == "backend-health"]
+    [deploy] = [e for e in timeline(drill, incident["id"]) if e["kind"] == "deploy"]
+    assert deploy["summary"].startswith(f"{app.name} now runs {app.bad[:19]}")
+
+
+def timeline(drill: Drill, incident_id: int) -> list[dict[str, Any]]:
+    from watchdog.common.state import StateStore
+    from watchdog.pipeline.incidents import IncidentBook
+
+    store = StateStore.in_state_dir(drill.tmp / "state")
+    try:
+        return IncidentBook(store).events(incident_id)
+    finally:
+        store.close()
+
+
+def deploys_counted(drill: Drill) -> float:
+    text = httpx.get(f"http://127.0.0.1:{drill.port}/metrics", timeout=10).text
+    wanted = f'runbook_watchdog_events_total{{kind="deploy",target="{drill.app.name}"}}'
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(wanted))
 
 
 def test_dry_run_changes_nothing_and_journals_the_image(tmp_path: Path, app: App) -> None:

@@ -40,7 +40,8 @@ def copy_atomically(source: Path, target: Path) -> None:
 
 
 def replace_keeping(path: Path, data: str | bytes, backup: Path) -> None:
-    """Replace an existing file's content, keeping its mode and owner, after copying it to
+    """Replace an existing file's content, keeping its mode and owner (its group, when the
+    writer may not give it back to its owner: `_own`), after copying it to
     `backup`. A write that cannot complete (read-only directory, full disk) raises OSError
     and leaves the directory as it was found: `path` unchanged, no backup, no temporary."""
     before = path.stat()
@@ -53,10 +54,19 @@ def replace_keeping(path: Path, data: str | bytes, backup: Path) -> None:
 
 
 def _own(fd: int, owner: tuple[int, int] | None) -> None:
-    # chown only when it changes something: an unprivileged writer may not, and need not.
+    """Keep the replaced file's owner where the writer may. The service runs unprivileged
+    (the shipped unit), so it cannot give a file back to root: the file then keeps its
+    group (the writer is a member, or it could not have written it through the group
+    bits) and its mode, and the writer becomes its owner. Failing the rollback for an
+    owner nobody reads would make the incident worse."""
     stat = os.fstat(fd)
-    if owner is not None and owner != (stat.st_uid, stat.st_gid):
+    if owner is None or owner == (stat.st_uid, stat.st_gid):
+        return
+    try:
         os.fchown(fd, *owner)
+    except PermissionError:
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, -1, owner[1])
 
 
 def _sync_directory(directory: Path) -> None:

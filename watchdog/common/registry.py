@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, TypeVar, cast
 
@@ -49,7 +50,9 @@ class Contract:
     params_base: type[BaseModel]  # `Params` must subclass it
     coroutines: tuple[str, ...]  # methods it must have, each `async def`
     optional_coroutines: tuple[str, ...] = ()  # methods it may have, `async def` if it does
-    causes: bool = False  # it declares `causes`, its cause vocabulary: a set of strings
+    causes: bool = False  # it declares `causes`, its cause vocabulary: a set of strings,
+    # and may declare `warning_causes` and `unknown_causes`, subsets of it (see
+    # watchdog/pipeline/probe.py)
     choices: Mapping[str, tuple[object, ...]] = field(default_factory=dict)  # optional
     # class attributes and the values they may take
 
@@ -92,7 +95,18 @@ def _causes(plugin: type) -> list[str]:
         return ["causes is missing (a set of strings: the cause vocabulary)"]
     if not isinstance(causes, set | frozenset) or not all(isinstance(c, str) for c in causes):
         return [f"causes is {_short(causes)}, not a set of strings"]
-    return []
+    return [problem for name in ("warning_causes", "unknown_causes")
+            for problem in _subset(plugin, name, causes)]
+
+
+def _subset(plugin: type, name: str, causes: AbstractSet[str]) -> list[str]:
+    """An optional class of causes (warnings, UNKNOWN ones): a subset of `causes`."""
+    subset: object = getattr(plugin, name, frozenset())
+    if not isinstance(subset, set | frozenset) or not all(isinstance(c, str) for c in subset):
+        return [f"{name} is {_short(subset)}, not a set of strings"]
+    strays = sorted(subset - causes)
+    return [f"{name} names {', '.join(repr(c) for c in strays)}, not in causes"] if strays \
+        else []
 
 
 def _coroutine(plugin: type, name: str, required: bool) -> list[str]:

@@ -54,6 +54,10 @@ def docker_url(settings: WatchdogSettings, environ: Mapping[str, str] | None = N
     return settings.docker_url or env.get("DOCKER_HOST") or DEFAULT_DOCKER_URL
 
 
+# The causes of DockerUnavailable: reported UNKNOWN (the engine said nothing certain).
+DOCKER_CAUSES = frozenset({"docker_timeout", "docker_unreachable", "docker_error"})
+
+
 class DockerUnavailable(Exception):
     """The engine could not be asked; `cause` is from this module's vocabulary."""
 

@@ -15,6 +15,7 @@ from typing import Any
 from watchdog.common.errors import StateError
 from watchdog.common.secrets import scrub
 from watchdog.pipeline.classifier import HysteresisPolicy, Track, Transition, Verdict, classify
+from watchdog.pipeline.events import EventLog
 from watchdog.pipeline.incidents import Change, Incident, IncidentBook
 from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.scheduler import Job, RunInfo
@@ -71,6 +72,7 @@ class PipelineEngine:
         self.config = config
         self.policies: dict[str, HysteresisPolicy] = {}
         self.subscribers: list[Subscriber] = []
+        self.events = EventLog(book, metrics)
         self.reconfigure(config)
 
     def reconfigure(self, config: Config) -> None:
@@ -107,9 +109,20 @@ class PipelineEngine:
             return
         self.tracks[job.name] = verdict.track
         self._remember(job.name, obs, info, now)
+        self._record_events(job.name, obs, change, now)
         if change is not None:
             self._announce(change)
         self._publish(ResultEvent(job.name, obs, verdict, change, now))
+
+    def _record_events(self, probe: str, obs: Observation, change: Change | None,
+                       now: float) -> None:
+        """Events the run reports (a deploy), and those an opening incident follows."""
+        try:
+            self.events.record(obs, now)
+            if change is not None and change.transition is Transition.OPEN:
+                self.events.on_open(change.incident)
+        except StateError as exc:  # a timeline line lost, never the result itself
+            log.error("events around a result of probe %s not recorded: %s", probe, exc)
 
     def escalate(self, probe: str, reason: str) -> Incident | None:
         """Raise the probe's open incident one level (remediation failed or quarantined)."""

@@ -14,9 +14,16 @@ logs probe's own rules): `validate` checks a remediation's `on: probe:cause` aga
 keys that conflict with common ones (socketio's `hold` must fit in `timeout`); the config
 loader reports them like any other config error.
 
+A type may declare `warning_causes`, the causes among `causes` that are warnings (the
+certificate expires soon, the answer was slow, a file stopped growing) rather than "down".
+Every other failing cause is an outage. A warning never triggers an action that changes
+something (restart, rollback, cleanup, switch, block); only a safe one (evidence capture).
+`unknown_causes` are those it reports as UNKNOWN (it could not tell), which trigger nothing.
+
 The contract is enforced when a type is registered (`ProbeRegistry`, an entry point or an
 injected class): `Params` must subclass `ProbeParams`, `causes` must be a set of strings,
-and `check` and `aclose` must be coroutine functions.
+`warning_causes` and `unknown_causes`, if declared, subsets of `causes`, and `check` and
+`aclose` must be coroutine functions.
 """
 
 from __future__ import annotations
@@ -72,6 +79,20 @@ class ProbeType(Protocol):
 
 PROBE_CONTRACT = Contract("probe", PROBE_GROUP, ProbeParams, coroutines=("check", "aclose"),
                           causes=True)
+
+
+def warning_causes(probe_type: object) -> frozenset[str]:
+    """The causes of a probe type that are warnings, not outages (empty if it declares none)."""
+    return frozenset(getattr(probe_type, "warning_causes", frozenset()))
+
+
+def outage_causes(probe_type: object, params: BaseModel | None = None) -> frozenset[str]:
+    """The causes of a probe type (with its config's own, given `params`) that mean down."""
+    configured = getattr(probe_type, "configured_causes", None)
+    causes = configured(params) if configured is not None and params is not None \
+        else getattr(probe_type, "causes", frozenset())
+    unknown = frozenset(getattr(probe_type, "unknown_causes", frozenset()))
+    return frozenset(causes) - warning_causes(probe_type) - unknown - {"ok"}
 
 
 class ProbeRegistry(Registry[ProbeType]):

@@ -42,7 +42,16 @@ class ActionParams(BaseModel):
 
 
 class ActionRefused(Exception):
-    """The action will not plan: nothing safe to do (no previous image, operator stop...)."""
+    """The action will not plan: nothing safe to do (no previous image, operator stop...).
+
+    `step`, when given, is what a person must do instead: the action applies but cannot be
+    done automatically (the previous image is gone). The open incident is told once, in an
+    "updated" message with the reason and the step, at the same severity. A refusal without
+    a step (the action does not apply: no recent deploy, already done) is journaled only."""
+
+    def __init__(self, reason: str, step: str | None = None) -> None:
+        super().__init__(reason)
+        self.step = step
 
 
 class ActionFailed(Exception):
@@ -124,6 +133,11 @@ REMEDIATION_CONTRACT = Contract(
     optional_coroutines=("aclose", "undo"), choices={"fires_on": ("failing", "open")})
 
 
+def is_safe(action: object) -> bool:
+    """An action (class or instance) that changes nothing on the host (`safe = True`)."""
+    return bool(getattr(action, "safe", False))
+
+
 class RemediationRegistry(Registry[ActionType]):
     """Action types by name, each checked against the action contract."""
 
@@ -159,10 +173,16 @@ class ActionContext(ProbeContext):
 
     def __init__(self, name: str, resources: Resources,
                  last: Callable[[str], Observation | None], timeout: float = 30.0,
-                 probe_params: Mapping[str, BaseModel] | None = None) -> None:
+                 probe_params: Mapping[str, BaseModel] | None = None,
+                 warnings: Mapping[str, frozenset[str]] | None = None) -> None:
         super().__init__(name, timeout, resources)  # timeout bounds each blocking call
         self._last = last
         self._probe_params = dict(probe_params or {})
+        self._warnings = dict(warnings or {})
+
+    def warning_causes(self, probe: str) -> frozenset[str]:
+        """A configured probe's warning causes (never an outage)."""
+        return self._warnings.get(probe, frozenset())
 
     def probe_params(self, probe: str) -> BaseModel | None:
         """A configured probe's own keys (an action on Redis reuses the probe's URL)."""

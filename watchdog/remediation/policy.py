@@ -36,7 +36,7 @@ class Situation:
     start_period: float = 60.0
     actions_in_window: int = 0  # all remediations, inside max_actions.within
     max_actions: int = 3
-    failing_probes: int = 0
+    failing_targets: int = 0  # independent targets failing (targets.py), not probes
     storm_failing_probes: int = 4
     # A safe action (evidence capture) changes nothing on the host: the gates that protect
     # against making an incident worse (dependency, starting, backoff, blast radius, storm)
@@ -88,9 +88,9 @@ GATES: tuple[Gate, ...] = (
     Gate("blast_radius", lambda s: not s.safe and s.actions_in_window >= s.max_actions,
          lambda s: f"{s.actions_in_window} actions recently (cap {s.max_actions}): "
                    "alert, don't act"),
-    Gate("storm", lambda s: not s.safe and s.failing_probes >= s.storm_failing_probes,
-         lambda s: f"{s.failing_probes} probes failing at once: a shared cause, "
-                   "alert, don't act"),
+    Gate("storm", lambda s: not s.safe and s.failing_targets >= s.storm_failing_probes,
+         lambda s: f"{s.failing_targets} independent targets failing at once: a shared "
+                   "cause, alert, don't act"),
 )
 GATE_NAMES = tuple(g.name for g in GATES)
 

@@ -20,14 +20,14 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from watchdog.common.clock import Clock
 from watchdog.common.secrets import scrub
 from watchdog.pipeline.classifier import Transition
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
-from watchdog.pipeline.observation import Status, unknown
+from watchdog.pipeline.observation import Observation, Status, unknown
 from watchdog.pipeline.probe import Resources
 from watchdog.remediation.contract import (
     Action,
@@ -37,10 +37,12 @@ from watchdog.remediation.contract import (
     ActionType,
     Plan,
     Trigger,
+    is_safe,
 )
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.policy import Decision, Situation, decide
 from watchdog.remediation.sandbox import NotPermitted
+from watchdog.remediation.targets import Symptom, about, count_targets
 from watchdog.runtime.config import Config, RemediationSpec
 from watchdog.runtime.metrics import Metrics
 
@@ -65,9 +67,14 @@ class Remediation:
     def name(self) -> str:
         return self.spec.name
 
-    def matches(self, probe: str, cause: str) -> bool:
+    def matches(self, probe: str, cause: str, warnings: frozenset[str]) -> bool:
+        """`on: [probe]` matches the probe's outage causes, `probe:cause` that cause; no
+        `on:` matches every outage. A warning (`warnings`) never triggers an action that
+        changes something, only a safe one (evidence)."""
+        if cause in warnings and not _is_safe(self):
+            return False
         on = self.spec.common.on
-        return not on or probe in on or f"{probe}:{cause}" in on
+        return not on or f"{probe}:{cause}" in on or (probe in on and cause not in warnings)
 
 
 def build_remediations(config: Config, resources: Resources, types: Mapping[str, ActionType],
@@ -91,7 +98,8 @@ def build_action(config: Config, resources: Resources, types: Mapping[str, Actio
     """The action of remediation `name` (whatever its mode); what its type raises, raised."""
     spec = config.remediations[name]
     params = {probe: p.params for probe, p in config.probes.items()}
-    ctx = ActionContext(name, resources, last, probe_params=params)
+    warnings = {probe: p.warnings for probe, p in config.probes.items()}
+    ctx = ActionContext(name, resources, last, probe_params=params, warnings=warnings)
     return types[spec.common.type](spec.params, ctx)
 
 
@@ -133,6 +141,11 @@ class Remediator:
         # (incident id, what happened): posts an update on the incident (the notification
         # stage's post_update) for what must reach a person without escalating it.
         self.report: Callable[[int, str], None] = lambda incident_id, change: None
+        # Runs a probe now, bounded by its timeout (the daemon's scheduler jobs): before a
+        # non-safe action its dependencies are re-checked, not read from their last run.
+        # None: the probe is not scheduled (nothing to re-check). Without a scheduler (tests
+        # of the policy alone) it reads the last result.
+        self.probe_now: Callable[[str], Awaitable[Observation | None]] = self._last_result
         self._reported: set[tuple[str, int | None, str]] = set()
         # Remediations whose write the sandbox refused: not tried again by this process
         # (the grants change only with a restart, which builds a new Remediator).
@@ -141,12 +154,15 @@ class Remediator:
         self._deciding: set[str] = set()
         self._last_skip: dict[str, str] = {}
         self._last_refusal: dict[str, str] = {}
+        self._outage_runs: dict[str, int] = {}  # probe -> consecutive outage runs
         # Safe actions (evidence) neither count towards nor are held by the blast radius.
         self._safe_names = tuple(r.name for r in remediations if _is_safe(r))
 
     # -- entry points ------------------------------------------------------------------------
     def on_event(self, event: ResultEvent) -> None:
         """PipelineEngine subscriber: consider every remediation this result may trigger."""
+        if not event.escalation:
+            self._count_outage(event)
         for rem in self.remediations:
             trigger = self._trigger(rem, event)
             if trigger is None:
@@ -161,15 +177,37 @@ class Remediator:
         if event.escalation:
             return None  # not a new probe run: acting on it would act twice on one finding
         obs = event.observation
-        if obs.status is not Status.FAILED or not rem.matches(event.probe, obs.cause):
+        warnings = self._warnings(event.probe)
+        if obs.status is not Status.FAILED or not rem.matches(event.probe, obs.cause, warnings):
             return None  # UNKNOWN never triggers an action
         if _fires_on_open(rem):
             if event.change is None or event.change.transition is not Transition.OPEN:
                 return None
-        elif event.verdict.track.failures < rem.spec.common.after:
+        elif self._runs(rem, event) < rem.spec.common.after:
             return None
         incident = event.change.incident.id if event.change else self._incident_of(event.probe)
         return Trigger(event.probe, obs.cause, obs, incident, event.at)
+
+    def _warnings(self, probe: str) -> frozenset[str]:
+        spec = self.config.probes.get(probe)
+        return spec.warnings if spec is not None else frozenset()
+
+    def _count_outage(self, event: ResultEvent) -> None:
+        """Consecutive outage runs per probe (a warning is none; UNKNOWN changes nothing,
+        as for the classifier). Before the first result this process sees, the classifier's
+        streak is trusted."""
+        obs = event.observation
+        if obs.status is Status.UNKNOWN:
+            return
+        before = self._outage_runs.get(event.probe, event.verdict.track.failures - 1)
+        outage = obs.status is Status.FAILED and obs.cause not in self._warnings(event.probe)
+        self._outage_runs[event.probe] = before + 1 if outage else 0
+
+    def _runs(self, rem: Remediation, event: ResultEvent) -> int:
+        """The failing runs `after` counts: for an action that changes something, outage
+        runs only (ten cycles of `slow` then one `refused` is one run, not eleven)."""
+        failures = event.verdict.track.failures
+        return failures if _is_safe(rem) else min(failures, self._outage_runs[event.probe])
 
     def _incident_of(self, probe: str) -> int | None:
         for incident in self.engine.book.open_incidents():
@@ -213,7 +251,10 @@ class Remediator:
         if rem.name in self._denied:  # journaled and reported when it happened
             return f"refused: {self._denied[rem.name]}"
         case = self._case(rem, trigger, operator_execute)
-        decision = decide(self.situation(case))
+        situation = self.situation(case)
+        decision = decide(situation)
+        if decision.act and not situation.safe:
+            decision = await self._recheck_dependencies(case, situation)
         if not decision.act:
             self._skipped(case, decision)
             return f"skipped: {decision.why}"
@@ -223,6 +264,9 @@ class Remediator:
         except ActionRefused as exc:
             if isinstance(exc, NotPermitted):
                 self._report_once(case, "sandbox", f"remediation {rem.name} refused: {exc}")
+            elif exc.step and case.mode != "operator":  # an operator reads it on the spot
+                self._report_once(case, "refused", f"remediation {rem.name} cannot act: "
+                                  f"{exc}. Do it by hand: {exc.step}")
             return self._refused(case, "refused", str(exc))
         except Exception as exc:
             return self._refused(case, "crashed", self._crashed(case, "plan", exc))
@@ -265,8 +309,31 @@ class Remediator:
             actions_in_window=self.ledger.actions_since(now - s.max_actions.within,
                                                         case.dry_run, exclude=self._safe_names),
             max_actions=s.max_actions.count,
-            failing_probes=len(self.engine.failing_probes()),
+            failing_targets=self._failing_targets(case),
             storm_failing_probes=s.storm_failing_probes, safe=_is_safe(rem))
+
+    async def _recheck_dependencies(self, case: Case, situation: Situation) -> Decision:
+        """Run the trigger's dependencies now: a stale OK (a dependency probed less often
+        than its dependent) must not let a restart act while Mongo is down. A dependency
+        that fails or cannot tell (UNKNOWN) now holds the action."""
+        spec = self.config.probes.get(case.trigger.probe)
+        deps = spec.common.depends_on if spec is not None else ()
+        results = await asyncio.gather(*(self.probe_now(dep) for dep in deps))
+        holding = tuple(f"{dep} (re-checked now: {obs.status.label} {obs.cause})"
+                        for dep, obs in zip(deps, results, strict=True)
+                        if obs is not None and obs.status is not Status.OK)
+        return decide(replace(situation, failing_dependencies=holding))
+
+    async def _last_result(self, probe: str) -> Observation | None:
+        return self.engine.last_observation(probe)
+
+    def _failing_targets(self, case: Case) -> int:
+        """The storm rule's count: the symptoms of one target count once (targets.py)."""
+        trigger, probes = case.trigger.probe, self.config.probes
+        failing = {*self.engine.failing_probes(), trigger} & set(probes)
+        symptoms = [Symptom(p, about(probes[p].params, self.engine.last_observation(p)),
+                            probes[p].common.depends_on) for p in failing]
+        return count_targets(symptoms, trigger, case.rem.target)
 
     def _failing_dependencies(self, probe: str) -> tuple[str, ...]:
         spec = self.config.probes.get(probe)
@@ -511,7 +578,7 @@ def _fires_on_open(rem: Remediation) -> bool:
 
 
 def _is_safe(rem: Remediation) -> bool:
-    return bool(getattr(rem.action, "safe", False))
+    return is_safe(rem.action)
 
 
 def kill_switch_on(config: Config) -> bool:

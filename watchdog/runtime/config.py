@@ -25,8 +25,8 @@ from watchdog.common.secrets import collect_secrets
 from watchdog.notification.models import MaintenanceWindow, NotifyConfig
 from watchdog.notification.models import cross_check as notify_cross_check
 from watchdog.pipeline.incidents import USER_REPORTS
-from watchdog.pipeline.probe import ProbeRegistry
-from watchdog.remediation.contract import RemediationRegistry
+from watchdog.pipeline.probe import ProbeRegistry, warning_causes
+from watchdog.remediation.contract import RemediationRegistry, is_safe
 from watchdog.runtime import yamlloader
 from watchdog.runtime.config_models import (
     EscalateRule,
@@ -53,6 +53,7 @@ class ProbeSpec:
     name: str
     common: ProbeCommon
     params: BaseModel
+    warnings: frozenset[str] = frozenset()  # its type's warning causes (never "down")
 
     @property
     def type(self) -> str:
@@ -233,7 +234,7 @@ class _Loader:
         named = {**dict.fromkeys(declared), **probes}  # a probe that did not load: no follow-on
         for key, message in notify_cross_check(notify, windows.maintenance, severity, named):
             self.problem(key, message)
-        self.check_remediations(rems, refs)
+        self.check_remediations(rems, refs, rem_types)
         if self.problems:
             return None
         secrets = collect_secrets([settings, notify, *(s.params for s in probes.values()),
@@ -280,7 +281,8 @@ class _Loader:
                 # A type whose own keys depend on common ones says so (socketio: hold < timeout).
                 for sub, problem in getattr(plugin, "config_problems", _none)(params, common):
                     self.problem(_join(where, sub), problem)
-                specs[str(name)] = spec_cls(str(name), common, params)
+                extra = {"warnings": warning_causes(plugin)} if key == "probes" else {}
+                specs[str(name)] = spec_cls(str(name), common, params, **extra)
         return specs
 
     def plugin_type(self, types: Registry[Plugin], name: Any, where: str) -> Plugin | None:
@@ -318,20 +320,33 @@ class _Loader:
             self.problem("watchdog.reports.severity", f"unknown severity {level!r} "
                          f"(levels: {', '.join(severity.levels)})")
 
-    def check_remediations(self, rems: Mapping[str, RemediationSpec],
-                           refs: _References) -> None:
-        """Every probe and probe:cause a remediation names exists, or it would never fire."""
+    @staticmethod
+    def _on_entry(entry: str, refs: _References, safe: bool) -> str | None:
+        name, colon, cause = entry.partition(":")
+        if refs.unknown(name):
+            return f"{entry!r} names no configured probe{refs.known(name)}"
+        if not colon or name not in refs.probes:
+            return None
+        if cause not in refs.causes(name):
+            reports = ", ".join(sorted(refs.causes(name)))
+            return f"probe {name!r} never reports cause {cause!r} (it reports: {reports})"
+        if cause in refs.probes[name].warnings and not safe:
+            return (f"{cause!r} is a warning of probe {name!r}, not an outage: a warning "
+                    "never triggers an action that changes something (only a safe one, "
+                    "such as evidence capture)")
+        return None
+
+    def check_remediations(self, rems: Mapping[str, RemediationSpec], refs: _References,
+                           rem_types: RemediationRegistry) -> None:
+        """Every probe and probe:cause a remediation names exists, or it would never fire;
+        a warning cause triggers only a safe action."""
         for spec in rems.values():
             where = f"remediations.{spec.name}"
+            safe = spec.common.type in rem_types and is_safe(rem_types[spec.common.type])
             for i, entry in enumerate(spec.common.on):
-                name, colon, cause = entry.partition(":")
-                if refs.unknown(name):
-                    self.problem(f"{where}.on[{i}]",
-                                 f"{entry!r} names no configured probe{refs.known(name)}")
-                elif colon and name in refs.probes and cause not in refs.causes(name):
-                    reports = ", ".join(sorted(refs.causes(name)))
-                    self.problem(f"{where}.on[{i}]", f"probe {name!r} never reports cause "
-                                 f"{cause!r} (it reports: {reports})")
+                problem = self._on_entry(entry, refs, safe)
+                if problem:
+                    self.problem(f"{where}.on[{i}]", problem)
             verify = spec.common.verify.probe
             if verify is not None and refs.unknown(verify):
                 self.problem(f"{where}.verify.probe",

@@ -28,7 +28,7 @@ from watchdog.pipeline.engine import PipelineEngine, ResultEvent
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, unknown
 from watchdog.pipeline.probe import Probe, ProbeContext, ProbeRegistry, ProbeType, Resources
-from watchdog.pipeline.scheduler import Job, ProbeScheduler
+from watchdog.pipeline.scheduler import Job, ProbeScheduler, run_once
 from watchdog.remediation.contract import RemediationRegistry
 from watchdog.remediation.journal import Entry, Ledger
 from watchdog.remediation.lease import lease_for
@@ -101,6 +101,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self._beat = time.monotonic()
         self._jobs: list[Job] = []
+        self._rechecks: dict[str, asyncio.Future[Observation]] = {}
         self.listener: HttpListener | None = None
         self.service = ServiceHooks.from_env(environ)
         self.lease = lease_for(config.watchdog.lease, self.registry)
@@ -179,6 +180,7 @@ class Daemon:
         remediator.refresh_gauges()
         remediator.may_act = self.lease.may_act
         remediator.report = self.notifier.post_update
+        remediator.probe_now = self._probe_now
         return remediator
 
     def _on_result(self, event: ResultEvent) -> None:
@@ -187,6 +189,19 @@ class Daemon:
     async def _probe_passed(self, probe: str, since: float) -> bool:
         last = self.engine.last.get(probe)
         return last is not None and last.observation.ok and last.at >= since
+
+    async def _probe_now(self, probe: str) -> Observation | None:
+        """Run a scheduled probe once more, now, within its timeout (never raises). Two
+        remediations re-checking one dependency together share one run."""
+        job = next((j for j in self._jobs if j.name == probe), None)
+        if job is None:
+            return None
+        running = self._rechecks.get(probe)
+        if running is None or running.done():
+            running = asyncio.ensure_future(
+                run_once(job, self.clock, self.config.watchdog.deadline_grace))
+            self._rechecks[probe] = running
+        return await asyncio.shield(running)
 
     def _skipped(self, job: Job, missed: int, reason: SkipReason) -> None:
         self.metrics.skipped.labels(probe=job.name, reason=reason.value).inc(missed)

@@ -78,6 +78,9 @@ class Metrics:
         self.remediation_quarantined = gauge(
             "remediation_quarantined", "1 while the remediation's target is quarantined",
             ("remediation",))
+        self.events = counter(
+            "events", "Events probes reported that are not incidents, e.g. a deploy "
+            "(kind=deploy, target=the container)", ("kind", "target"))
         self.build_info = gauge("build_info", "Version of runbook-watchdog", ("version",))
         self.build_info.labels(version=__version__).set(1)
         self.probe_value = gauge(
