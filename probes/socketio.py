@@ -90,6 +90,7 @@ class SocketioProbe:
     causes: ClassVar[frozenset[str]] = frozenset(
         {"ok", "upgrade_rejected", "handshake_failed", "dropped_early", "refused", "timeout",
          "dns", "tls_error", "misconfigured"})
+    unknown_causes: ClassVar[frozenset[str]] = frozenset({"misconfigured"})
     common_defaults: ClassVar[dict[str, Any]] = {"runbook": "3.6"}
 
     @classmethod
