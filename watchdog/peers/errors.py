@@ -30,6 +30,10 @@ def network_cause(exc: BaseException) -> str | None:
             return "tls_error"
         if isinstance(item, TimeoutError | socket.timeout):
             return "timeout"
+        if isinstance(item, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+            # A peer that drops the connection (even mid-handshake) is a connection error,
+            # not a TLS one, whatever the wrapping message says (aiohttp's names "ssl:").
+            return None
     text = " ".join(str(item).lower() for item in chain(exc))
     if "connection refused" in text or "errno 111" in text:
         return "refused"
