@@ -9,7 +9,7 @@ from tests.test_scheduler import Recorder, ScriptedProbe, instant
 from watchdog.common.clock import ManualClock
 from watchdog.pipeline.capacity import Capacity, SkipReason, Slots
 from watchdog.pipeline.observation import Observation, ok
-from watchdog.pipeline.scheduler import Job, ProbeScheduler, gather_once
+from watchdog.pipeline.scheduler import Job, ProbeScheduler, RunInfo, gather_once
 
 
 class LaggingClock(ManualClock):
@@ -45,11 +45,19 @@ def taking(clock: ManualClock, seconds: float) -> ScriptedProbe:
     return ScriptedProbe(busy)
 
 
-def run_scheduler(clock: ManualClock, jobs: list[Job], capacity: Capacity, seconds: float
-                  ) -> tuple[Recorder, Skips]:
+def run_scheduler(clock: ManualClock, jobs: list[Job], capacity: Capacity, seconds: float,
+                  *, spread: float = 0.0, grace: float = 100.0,
+                  in_use: list[int] | None = None) -> tuple[Recorder, Skips]:
+    """Run `jobs` for `seconds` of `clock`; `in_use` collects the slots in use at each result."""
     async def go() -> tuple[Recorder, Skips]:
         rec, skips = Recorder(), Skips()
-        scheduler = ProbeScheduler(clock, rec, grace=100.0, spread=0.0, on_skip=skips,
+
+        def on_result(job: Job, obs: Observation, info: RunInfo) -> None:
+            rec(job, obs, info)
+            if in_use is not None:
+                in_use.append(scheduler.slots.in_use)
+
+        scheduler = ProbeScheduler(clock, on_result, grace=grace, spread=spread, on_skip=skips,
                                    capacity=capacity)
         scheduler.start(jobs)
         await clock.advance(seconds)
@@ -109,17 +117,8 @@ def test_in_flight_runs_stay_bounded_when_offered_far_more_than_capacity() -> No
     seen: list[int] = []
     jobs = [Job(f"p{i}", taking(clock, 3.0), interval=1.0, timeout=5.0) for i in range(200)]
 
-    async def go() -> Skips:
-        skips = Skips()
-        scheduler = ProbeScheduler(clock, lambda j, o, i: seen.append(scheduler.slots.in_use),
-                                   grace=1.0, spread=1.0, on_skip=skips,
-                                   capacity=Capacity(max_in_flight=10, max_lateness=0.1))
-        scheduler.start(jobs)
-        await clock.advance(30.0)
-        await scheduler.stop(grace=0.1)
-        return skips
-
-    skips = asyncio.run(go())
+    _, skips = run_scheduler(clock, jobs, Capacity(max_in_flight=10, max_lateness=0.1), 30.0,
+                             spread=1.0, grace=1.0, in_use=seen)
     assert seen and max(seen) <= 10
     shed = skips.by_reason()
     assert shed[SkipReason.CAPACITY] > 0 and shed[SkipReason.OVERRUN] > 0
@@ -198,17 +197,8 @@ def test_a_saturated_loop_gets_fewer_runs_in_flight() -> None:
     seen: list[int] = []
     jobs = [Job(f"p{i}", taking(clock, 3.0), interval=10.0, timeout=5.0) for i in range(30)]
 
-    async def go() -> Skips:
-        skips = Skips()
-        scheduler = ProbeScheduler(clock, lambda j, o, i: seen.append(scheduler.slots.in_use),
-                                   grace=1.0, spread=5.0, on_skip=skips,
-                                   capacity=Capacity(max_in_flight=20, max_lateness=0.1))
-        scheduler.start(jobs)
-        await clock.advance(60.0)
-        await scheduler.stop(grace=0.1)
-        return skips
-
-    skips = asyncio.run(go())
+    _, skips = run_scheduler(clock, jobs, Capacity(max_in_flight=20, max_lateness=0.1), 60.0,
+                             spread=5.0, grace=1.0, in_use=seen)
     assert scheduler_limit_reached(seen) <= 4 + 1
     assert skips.by_reason().get(SkipReason.CAPACITY, 0) > 0
 
