@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.b8_load_steps import skipped
 from bench.common import (
     Figure,
     LatenessLog,
@@ -95,16 +96,20 @@ async def saturate(config_path: Path, seconds: float, profile: str | None = None
 
 
 async def scheduled(config_path: Path, seconds: float) -> dict[str, float]:
-    """The whole daemon on its fixed-rate schedule: OK probes/s, CPU s/probe, lateness."""
+    """The whole daemon on its fixed-rate schedule: OK probes/s, CPU s/probe, lateness, and
+    the runs it shed (skipped, from its own counter)."""
     async with daemon_running(config_path) as daemon:
         await asyncio.sleep(WARMUP + 2)
         log = LatenessLog(daemon)
+        shed0 = sum(skipped(daemon).values())
         cpu0, t0 = cpu_seconds(os.getpid()), time.monotonic()
         await asyncio.sleep(seconds)
         elapsed, cpu = time.monotonic() - t0, cpu_seconds(os.getpid()) - cpu0
+        shed = sum(skipped(daemon).values()) - shed0
         tasks = len(asyncio.all_tasks())
     return {"rate": log.ok / elapsed, "cpu": cpu / max(1, log.ok), "runs": log.runs,
-            "p99": percentile(log.lateness(), 99), "tasks": tasks, "load": load1()}
+            "p99": percentile(log.lateness(), 99), "skipped": shed / elapsed, "tasks": tasks,
+            "load": load1()}
 
 
 async def blackbox(tmp: Path, targets: Targets, seconds: float) -> dict[str, float]:
@@ -128,7 +133,10 @@ async def blackbox(tmp: Path, targets: Targets, seconds: float) -> dict[str, flo
             "failed": tally.done - tally.ok, "load": load1()}
 
 
-SCHEDULES = (5.0, 2.0)  # 1,000 probes at these intervals: 200 and 500 probes/s offered
+# 1,000 probes at these intervals: 200, 500 and 2,000 probes/s offered (the last is the
+# whole daemon's target: sustained with p99 lateness <= 10 ms).
+SCHEDULES = (5.0, 2.0, 0.5)
+DAEMON_TARGET = 2000.0
 VARIANTS = (("shipped", 200), ("httpcore", 10), ("httpcore", 200), ("httpx-aiohttp", 200))
 
 
@@ -186,12 +194,7 @@ def figures_of(x: dict[str, Any]) -> list[Figure]:
                    f"{r['cpu'] / bb['cpu']:.2f} x blackbox", r["load"]),
         ]
     for interval in SCHEDULES:
-        r = x[f"daemon@{N / interval:.0f}"]
-        figures.append(Figure(
-            "B1", f"whole daemon, 1,000 probes at {interval:g} s ({N / interval:.0f}/s offered): "
-            "OK probes/s", r["rate"], "probes/s", load=r["load"],
-            note=f"{r['cpu'] * 1e6:.0f} µs CPU per OK probe; lateness p99 "
-                 f"{r['p99'] * 1e3:.0f} ms; {r['tasks']} asyncio tasks at the end"))
+        figures.append(daemon_figure(x[f"daemon@{N / interval:.0f}"], interval))
     return [
         *figures,
         Figure("B1", "blackbox_exporter probes/s (peer, best rate)", bb["rate"], "probes/s",
@@ -199,6 +202,21 @@ def figures_of(x: dict[str, Any]) -> list[Figure]:
         Figure("B1", "blackbox_exporter CPU per probe (peer)", bb["cpu"] * 1e6, "µs CPU",
                load=bb["load"]),
     ]
+
+
+def daemon_figure(r: dict[str, Any], interval: float) -> Figure:
+    """A whole-daemon row; the one at the target rate is judged (>= 99 % of the offered
+    rate done OK, p99 lateness <= 10 ms), the others are reference."""
+    offered = N / interval
+    judged = offered == DAEMON_TARGET
+    met = r["rate"] >= 0.99 * offered and r["p99"] <= 0.010 if judged else None
+    return Figure(
+        "B1", f"whole daemon, 1,000 probes at {interval:g} s ({offered:,.0f}/s offered): "
+        "OK probes/s", r["rate"], "probes/s",
+        ">= 2,000 sustained, p99 lateness <= 10 ms" if judged else "", met, load=r["load"],
+        note=f"{r['cpu'] * 1e6:.0f} µs CPU per OK probe; lateness p99 "
+             f"{r['p99'] * 1e3:.1f} ms; skipped {r.get('skipped', 0):.0f}/s; "
+             f"{r['tasks']} asyncio tasks at the end")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 Causes: refused, timeout, dns, tls_error, connect_error, bad_status, bad_body, bad_redirect,
 cert_expiring, slow.
 
-The certificate is read from the connection the request used (the client's aiohttp
-adapter records it on the response, watchdog/peers/http.py), so no second TLS handshake
-is made. Redirects are
-followed by the probe itself, one hop at a time through the shared client, so the secret
-headers only ever go to the configured host.
+Each request goes through `fetch()` (watchdog/peers/http.py): straight to the shared
+aiohttp session, without httpx's request and response objects (this probe runs thousands
+of times a second). The certificate is read from the connection the request used, so no
+second TLS handshake is made. Redirects are followed by the probe itself, one hop at a
+time, so the secret headers only ever go to the configured host. The body is decoded only
+when `expect_body` or `expect_json` reads it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 import httpx
+import yarl
 from pydantic import Field, SecretStr, model_validator
 
 from probes._retry import http_transient, retry_once
@@ -28,8 +30,8 @@ from probes._tls import client_context, days_left
 from watchdog.common.durations import Duration
 from watchdog.common.urls import HttpUrl
 from watchdog.peers.errors import network_cause
-from watchdog.peers.http import http_client, peer_cert
-from watchdog.pipeline.observation import Observation, failed, ok
+from watchdog.peers.http import Answer, fetch, http_client
+from watchdog.pipeline.observation import Observation, Status, failed
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 HINTS = {
@@ -47,6 +49,7 @@ HINTS = {
     "slow": "the endpoint answers slowly: look for load, OOM pressure or a slow dependency",
 }
 _MISSING = object()
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class HttpParams(ProbeParams):
@@ -76,14 +79,17 @@ class HttpParams(ProbeParams):
         return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fetched:
-    """The final response of one run, with what was learnt on the way."""
+    """The final answer of one run, with the number of redirects followed to it."""
 
-    response: httpx.Response
-    text: str
+    answer: Answer
     redirects: int
-    cert_days: float | None
+
+    @property
+    def cert_days(self) -> float | None:
+        cert = self.answer.peer_cert
+        return None if cert is None else days_left(cert)
 
 
 class RedirectRefused(Exception):
@@ -107,11 +113,17 @@ class HttpProbe:
         self.client = http_client(client_context(params.ca_file, params.verify_tls)) \
             if self._own_client else ctx.http()
         self._body_re = re.compile(params.expect_body) if params.expect_body else None
-        self._url = httpx.URL(params.url)  # parsed once, not on every run
+        # Parsed once, not on every run; httpx normalises the URL as it did when it sent it.
+        self._url = yarl.URL(str(httpx.URL(params.url)), encoded=True)
+        self._where = f"{params.method} {params.url}"
+        self._plain_headers = tuple(params.headers.items())
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, url: yarl.URL) -> tuple[tuple[str, str], ...]:
+        # Secret headers go to the configured host only.
+        if url.host != self._url.host or not self.params.secret_headers:
+            return self._plain_headers
         secret = {k: v.get_secret_value() for k, v in self.params.secret_headers.items()}
-        return {**self.params.headers, **secret}
+        return tuple({**self.params.headers, **secret}.items())
 
     async def check(self) -> Observation:
         started = time.monotonic()
@@ -119,77 +131,73 @@ class HttpProbe:
             async with asyncio.timeout(self.timeout):
                 fetched = await retry_once(self._follow, http_transient)
         except RedirectRefused as exc:
-            return failed("bad_redirect", f"{self._where()}: {exc}", hint=HINTS["bad_redirect"],
+            return failed("bad_redirect", f"{self._where}: {exc}", hint=HINTS["bad_redirect"],
                           latency=time.monotonic() - started)
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             return self._failure(exc, time.monotonic() - started)
         latency = time.monotonic() - started
-        return self._judge(fetched, latency).with_latency(latency)
+        return self._judge(fetched, latency)
 
     async def _follow(self) -> Fetched:
         url, method = self._url, self.params.method
         for hop in range(self.params.max_redirects + 1):
-            fetched = await self._fetch(method, url, hop)
-            nxt = fetched.response.next_request
-            if not (self.params.follow_redirects and fetched.response.is_redirect) or nxt is None:
-                return fetched
-            self._allow(nxt.url)
-            url, method = nxt.url, nxt.method
+            answer = await fetch(self.client, method, url, self._headers(url))
+            location = answer.headers.get("Location") if answer.status in _REDIRECTS else None
+            if not self.params.follow_redirects or location is None:
+                return Fetched(answer, hop)
+            url, method = _next_url(url, location), _next_method(method, answer.status)
+            self._allow(url)
         raise RedirectRefused(f"more than {self.params.max_redirects} redirects")
 
-    def _allow(self, target: httpx.URL) -> None:
+    def _allow(self, target: yarl.URL) -> None:
         if not self.params.redirect_other_hosts and target.host != self._url.host:
             raise RedirectRefused(f"redirects to another host ({target.host})")
-
-    async def _fetch(self, method: str, url: httpx.URL, hop: int) -> Fetched:
-        # Secret headers go to the configured host only.
-        headers = self._headers() if url.host == self._url.host \
-            else dict(self.params.headers)
-        async with self.client.stream(method, url, headers=headers, timeout=self.timeout,
-                                      follow_redirects=False) as response:
-            await response.aread()
-            return Fetched(response, response.text, hop, _cert_days(response))
-
-    def _where(self) -> str:
-        return f"{self.params.method} {self.params.url}"
 
     def _failure(self, exc: BaseException, latency: float) -> Observation:
         if isinstance(exc, httpx.TimeoutException | TimeoutError):
             cause = "timeout"
         else:
             cause = network_cause(exc) or "connect_error"
-        return failed(cause, f"{self._where()}: {cause.replace('_', ' ')} ({type(exc).__name__})",
+        return failed(cause, f"{self._where}: {cause.replace('_', ' ')} ({type(exc).__name__})",
                       hint=HINTS.get(cause), latency=latency)
 
     def _judge(self, fetched: Fetched, latency: float) -> Observation:
-        code = fetched.response.status_code
-        values = _values(fetched, latency)
+        code = fetched.answer.status
+        days = fetched.cert_days
+        values = _values(code, fetched.redirects, days, latency)
         if code not in self.params.expect_status:
-            return failed("bad_status", f"{self._where()}: HTTP {code}",
-                          hint=HINTS["bad_status"], values=values)
-        problem = self._body_problem(fetched.text)
+            return failed("bad_status", f"{self._where}: HTTP {code}",
+                          hint=HINTS["bad_status"], values=values, latency=latency)
+        problem = self._body_problem(fetched.answer)
         if problem is not None:
-            return failed("bad_body", f"{self._where()}: {problem}", hint=HINTS["bad_body"],
-                          values=values)
-        return self._judge_cert(fetched, values) or self._judge_latency(latency, values) or \
-            ok(f"{self._where()}: HTTP {code} in {latency * 1000:.0f} ms", **values)
+            return failed("bad_body", f"{self._where}: {problem}", hint=HINTS["bad_body"],
+                          values=values, latency=latency)
+        return self._judge_cert(days, values, latency) or \
+            self._judge_latency(latency, values) or \
+            Observation(Status.OK, "ok", f"{self._where}: HTTP {code} in "
+                        f"{latency * 1000:.0f} ms", latency, values)
 
-    def _judge_cert(self, fetched: Fetched, values: dict[str, float]) -> Observation | None:
-        minimum, days = self.params.tls_min_days, fetched.cert_days
+    def _judge_cert(self, days: float | None, values: dict[str, float], latency: float
+                    ) -> Observation | None:
+        minimum = self.params.tls_min_days
         if minimum is None or days is None or days >= minimum:
             return None
-        return failed("cert_expiring", f"{self._where()}: TLS certificate expires in "
+        return failed("cert_expiring", f"{self._where}: TLS certificate expires in "
                       f"{days:.1f} days (< {minimum:g})", hint=HINTS["cert_expiring"],
-                      severity=self.params.cert_severity, values=values)
+                      severity=self.params.cert_severity, values=values, latency=latency)
 
     def _judge_latency(self, latency: float, values: dict[str, float]) -> Observation | None:
         limit = self.params.max_latency
         if limit is None or latency <= limit:
             return None
-        return failed("slow", f"{self._where()}: {latency * 1000:.0f} ms > {limit * 1000:.0f} ms",
-                      hint=HINTS["slow"], severity=self.params.slow_severity, values=values)
+        return failed("slow", f"{self._where}: {latency * 1000:.0f} ms > {limit * 1000:.0f} ms",
+                      hint=HINTS["slow"], severity=self.params.slow_severity, values=values,
+                      latency=latency)
 
-    def _body_problem(self, text: str) -> str | None:
+    def _body_problem(self, answer: Answer) -> str | None:
+        if self._body_re is None and self.params.expect_json is None:
+            return None  # the body is not decoded when nothing reads it
+        text = answer.text
         if self._body_re is not None and not self._body_re.search(text):
             return f"body does not match {self.params.expect_body!r}"
         if self.params.expect_json is None:
@@ -211,18 +219,31 @@ class HttpProbe:
             await self.client.aclose()
 
 
-def _cert_days(response: httpx.Response) -> float | None:
-    cert = peer_cert(response)
-    return None if cert is None else days_left(cert)
-
-
-def _values(fetched: Fetched, latency: float) -> dict[str, float]:
-    values = {"status_code": float(fetched.response.status_code), "latency_seconds": latency}
-    if fetched.redirects:
-        values["redirects"] = float(fetched.redirects)
-    if fetched.cert_days is not None:
-        values["cert_days_left"] = round(fetched.cert_days, 3)
+def _values(code: int, redirects: int, cert_days: float | None, latency: float
+            ) -> dict[str, float]:
+    values = {"status_code": float(code), "latency_seconds": latency}
+    if redirects:
+        values["redirects"] = float(redirects)
+    if cert_days is not None:
+        values["cert_days_left"] = round(cert_days, 3)
     return values
+
+
+def _next_url(url: yarl.URL, location: str) -> yarl.URL:
+    """Where a redirect leads (a relative Location is resolved against `url`)."""
+    try:
+        return url.join(yarl.URL(location))
+    except ValueError as exc:  # httpx's answer to a Location it cannot parse
+        raise httpx.RemoteProtocolError(f"Invalid URL in location header: {exc}.") from exc
+
+
+def _next_method(method: str, status: int) -> str:
+    """The method of the next hop, as browsers (and httpx) choose it."""
+    if status == 303 and method != "HEAD":
+        return "GET"
+    if status in (301, 302) and method == "POST":
+        return "GET"
+    return method
 
 
 def _lookup(doc: Any, path: str) -> Any:

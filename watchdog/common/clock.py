@@ -10,7 +10,12 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from typing import Protocol
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> object: ...
 
 
 class Clock(Protocol):
@@ -26,6 +31,11 @@ class Clock(Protocol):
         """Return once `monotonic() >= deadline`."""
         ...
 
+    def call_at(self, deadline: float, callback: Callable[[], object]) -> Cancellable:
+        """Call `callback()` on the running loop once `monotonic() >= deadline`, unless
+        cancelled first: a timer without a task of its own (the scheduler's per-run one)."""
+        ...
+
 
 class SystemClock:
     def monotonic(self) -> float:
@@ -37,6 +47,10 @@ class SystemClock:
     async def sleep_until(self, deadline: float) -> None:
         delay = deadline - time.monotonic()
         await asyncio.sleep(max(0.0, delay))
+
+    def call_at(self, deadline: float, callback: Callable[[], object]) -> Cancellable:
+        delay = max(0.0, deadline - time.monotonic())
+        return asyncio.get_running_loop().call_later(delay, callback)
 
 
 class ManualClock:
@@ -61,6 +75,15 @@ class ManualClock:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (deadline, next(self._seq), future))
         await future
+
+    def call_at(self, deadline: float, callback: Callable[[], object]) -> Cancellable:
+        loop = asyncio.get_running_loop()
+        if deadline <= self._now:
+            return loop.call_soon(callback)
+        future: asyncio.Future[None] = loop.create_future()
+        future.add_done_callback(lambda done: done.cancelled() or callback())
+        heapq.heappush(self._sleepers, (deadline, next(self._seq), future))
+        return future
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper at its own deadline, in order."""

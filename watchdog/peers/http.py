@@ -26,6 +26,14 @@ because that transport cannot carry what the probes need:
     ClientOSError (reset mid-request)    ReadError              retried once
     InvalidURL                           UnsupportedProtocol    connect_error
 
+The http probe, the one run thousands of times a second, skips httpx's request and
+response objects: `fetch()` sends through the same shared aiohttp session and returns an
+`Answer` (status, headers, body, certificate), with the same error vocabulary. Other
+probes keep httpx's API; `fetch()` on a stock httpx client (bench/transports.py) goes
+through that API. Neither path sets a timeout of its own: the caller bounds the whole
+exchange (the probe's `asyncio.timeout`), which expires when httpx's connect, read and
+pool timeouts (all the probe's timeout) would have.
+
 The client keeps no cookies: a probe's request is what its config says, whatever an
 earlier answer (of any target) set, and no run pays for httpx's cookie jar.
 
@@ -37,7 +45,8 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import aiohttp
@@ -61,6 +70,10 @@ _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
     (aiohttp.ClientError, httpx.TransportError),
 )
+
+
+_UNBOUNDED = aiohttp.ClientTimeout()  # fetch(): the caller's asyncio.timeout bounds it
+Headers = Sequence[tuple[str, str]]
 
 
 def translated(exc: aiohttp.ClientError) -> httpx.TransportError:
@@ -112,6 +125,25 @@ def _timeout(connect: float | None, read: float | None, pool: float | None
     return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One response, read to the end: what the http probe judges."""
+
+    status: int
+    headers: Any  # a case-insensitive multi-mapping (aiohttp's or httpx's)
+    body: bytes
+    charset: str | None
+    peer_cert: dict[str, Any] | None  # None over plain HTTP, {} when unverified
+
+    @property
+    def text(self) -> str:
+        """The body decoded as httpx's `Response.text` does (utf-8 unless declared)."""
+        try:
+            return self.body.decode(self.charset or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.body.decode("utf-8", errors="replace")
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport over one aiohttp session (built on first use, in the loop)."""
 
@@ -119,6 +151,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._context = context
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
+
+    async def fetch(self, method: str, url: yarl.URL, headers: Headers) -> Answer:
+        """Send one request on the shared session and read the whole answer, httpx-free."""
+        if self._session is None:
+            self._session = self._open()
+        try:
+            async with self._session.request(
+                    method, url, headers=headers, allow_redirects=False, compress=None,
+                    auto_decompress=True, timeout=_UNBOUNDED) as response:
+                body = await response.read()
+        except aiohttp.ClientError as exc:
+            raise translated(exc) from exc
+        return Answer(response.status, response.headers, body, response.charset,
+                      cast(_CertResponse, response).peer_cert)
 
     def _open(self) -> aiohttp.ClientSession:
         # getaddrinfo in a thread, as httpcore did, even where aiodns is installed: its
@@ -172,9 +218,13 @@ class _NoCookies(httpx.Cookies):
 
 
 class ProbeClient(httpx.AsyncClient):
-    """httpx.AsyncClient with no cookie jar."""
+    """httpx.AsyncClient with no cookie jar, and `fetch()` on its aiohttp session."""
 
     _no_cookies = _NoCookies()  # empty: httpx only reads it, and nothing is ever kept
+
+    def __init__(self, transport: AiohttpTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self.adapter = transport
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -185,7 +235,20 @@ class ProbeClient(httpx.AsyncClient):
         raise TypeError("the probes' HTTP client keeps no cookies")
 
 
-def http_client(context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+async def fetch(client: httpx.AsyncClient, method: str, url: yarl.URL, headers: Headers
+                ) -> Answer:
+    """One request without redirects through `client`: straight to aiohttp when it is ours,
+    through httpx's API otherwise (a stock client, bench/transports.py)."""
+    if isinstance(client, ProbeClient):
+        return await client.adapter.fetch(method, url, headers)
+    async with client.stream(method, str(url), headers=list(headers),
+                             follow_redirects=False) as response:
+        body = await response.aread()
+    return Answer(response.status_code, response.headers, body, response.charset_encoding,
+                  peer_cert(response))
+
+
+def http_client(context: ssl.SSLContext | None = None) -> ProbeClient:
     """An AsyncClient over the aiohttp transport: no environment proxies, no redirects.
 
     Without `context`, certificates are verified as stock httpx does (certifi's CAs).

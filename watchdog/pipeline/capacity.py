@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +28,15 @@ DEFAULT_MAX_IN_FLIGHT = 100
 DEFAULT_MAX_LATENESS = 0.1
 LAG_TARGET = 0.2  # of max_lateness: a loop waking runs later than this is saturated
 FLOOR = 4  # the adaptive limit never drops below this (or max_in_flight, if smaller)
+
+
+def waker(future: asyncio.Future[None]) -> Callable[..., None]:
+    """A callback (for a done-callback or a clock timer) that completes `future` once."""
+    def wake(*_: object) -> None:
+        if not future.done():
+            future.set_result(None)
+
+    return wake
 
 
 class SkipReason(StrEnum):
@@ -78,17 +88,21 @@ class Slots:
         return await self._wait(deadline)
 
     async def _wait(self, deadline: float) -> bool:
-        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        granted: asyncio.Future[None] = loop.create_future()
+        woken: asyncio.Future[None] = loop.create_future()  # a slot, or the deadline
+        wake = waker(woken)
         self._waiters.append(granted)
-        timer = asyncio.ensure_future(self.clock.sleep_until(deadline))
+        granted.add_done_callback(wake)
+        timer = self.clock.call_at(deadline, wake)  # no timer task, no asyncio.wait
         try:
-            await asyncio.wait({granted, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await woken
         except asyncio.CancelledError:
             self._give_up(granted)
             raise
         finally:
             timer.cancel()
-        if granted.done():
+        if granted.done() and not granted.cancelled():
             return True
         self._give_up(granted)
         return False

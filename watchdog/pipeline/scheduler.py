@@ -20,7 +20,6 @@ import math
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from watchdog.common.clock import Clock
 from watchdog.common.secrets import scrub
@@ -31,6 +30,7 @@ from watchdog.pipeline.capacity import (
     Capacity,
     SkipReason,
     Slots,
+    waker,
 )
 from watchdog.pipeline.observation import Observation, Status, unknown
 from watchdog.pipeline.probe import Probe
@@ -93,14 +93,22 @@ async def run_once(job: Job, clock: Clock, grace: float) -> Observation:
 
 async def _until_done(check: asyncio.Future[Observation], clock: Clock,
                       deadline: Callable[[], float]) -> None:
-    """Wait for `check` until `deadline()`, which may move later while it runs."""
+    """Wait for `check` until `deadline()`, which may move later while it runs.
+
+    One future woken by whichever comes first, the check's end or a clock timer: no timer
+    task and no asyncio.wait per run (each cost a task step and a set of callbacks, B1).
+    """
+    loop = asyncio.get_running_loop()
     while not check.done() and clock.monotonic() < deadline():
-        timer = asyncio.ensure_future(clock.sleep_until(deadline()))
-        either: set[asyncio.Future[Any]] = {check, timer}
+        woken: asyncio.Future[None] = loop.create_future()
+        wake = waker(woken)
+        check.add_done_callback(wake)
+        timer = clock.call_at(deadline(), wake)
         try:
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            await woken
         finally:
             timer.cancel()
+            check.remove_done_callback(wake)
 
 
 def _outcome(job: Job, check: asyncio.Future[Observation], limit: float) -> Observation:
