@@ -39,7 +39,7 @@ from bench.transports import transport
 WINDOW = 10.0
 
 
-RATES = tuple(int(r) for r in os.environ.get("RATES", "200,500,2000").split(","))
+RATES = tuple(int(r) for r in os.environ.get("RATES", "200,500,2000").split(",") if r)
 
 
 async def daemon_cost(config: Path, profile: str | None) -> dict[str, float]:

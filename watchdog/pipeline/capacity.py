@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,27 @@ DEFAULT_MAX_IN_FLIGHT = 100
 DEFAULT_MAX_LATENESS = 0.1
 LAG_TARGET = 0.2  # of max_lateness: a loop waking runs later than this is saturated
 FLOOR = 4  # the adaptive limit never drops below this (or max_in_flight, if smaller)
+# Allocations (net) between two young collections; CPython's default is 700 (see quiet_gc).
+YOUNG_GC_THRESHOLD = 10_000
+
+
+def quiet_gc() -> None:
+    """Keep the cyclic garbage collector from stalling the loop (call once the probes are
+    built, before they start; again after a reload).
+
+    With CPython's default threshold of 700, 2,000 runs/s collected the young generation
+    50 times a second, and what each probe's last result keeps for one interval was
+    promoted to the old generation, whose full collections (every few seconds) held the
+    loop 100-150 ms: late runs, shed runs and most of the p99 lateness (bench/analysis-path.md).
+    A higher threshold lets those objects die young, and the objects built at start
+    (modules, config, probes) are frozen out of every collection: they live as long as
+    the process.
+    """
+    gc.unfreeze()  # after a reload, what the previous config left may be collected
+    gc.collect()
+    gc.freeze()
+    young, older, oldest = gc.get_threshold()
+    gc.set_threshold(max(young, YOUNG_GC_THRESHOLD), older, oldest)
 
 
 def waker(future: asyncio.Future[None]) -> Callable[..., None]:

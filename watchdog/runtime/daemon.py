@@ -23,7 +23,7 @@ from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.common.state import StateStore
 from watchdog.notification.maintenance import in_maintenance
 from watchdog.notification.stage import NotificationStage
-from watchdog.pipeline.capacity import Capacity, SkipReason
+from watchdog.pipeline.capacity import Capacity, SkipReason, quiet_gc
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
 from watchdog.pipeline.incidents import IncidentBook
 from watchdog.pipeline.observation import Observation, unknown
@@ -208,6 +208,7 @@ class Daemon:
 
     def _start_jobs(self) -> None:
         self._jobs = build_jobs(self.config, self.resources, self.probe_types)
+        quiet_gc()
         self.scheduler.start(self._jobs)
 
     def _start_listener(self) -> None:
