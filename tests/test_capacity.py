@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections import Counter
 
 from tests.test_scheduler import Recorder, ScriptedProbe, instant
 from watchdog.common.clock import ManualClock
-from watchdog.pipeline.capacity import Capacity, SkipReason, Slots
+from watchdog.pipeline.capacity import (
+    YOUNG_GC_THRESHOLD,
+    Capacity,
+    SkipReason,
+    Slots,
+    quiet_gc,
+)
 from watchdog.pipeline.observation import Observation, ok
 from watchdog.pipeline.scheduler import Job, ProbeScheduler, RunInfo, gather_once
 
@@ -206,3 +214,28 @@ def test_a_saturated_loop_gets_fewer_runs_in_flight() -> None:
 def scheduler_limit_reached(in_use_at_results: list[int]) -> int:
     """The most runs in flight seen after the first wave had taught the limit."""
     return max(in_use_at_results[len(in_use_at_results) // 2:])
+
+
+def test_quiet_gc_freezes_the_start_up_heap_once_and_raises_the_young_threshold() -> None:
+    before = gc.get_threshold()
+    garbage: list[object] = []
+    garbage.append(garbage)  # a cycle made before the call: collected, not frozen
+    ref = weakref.ref(Cycle(garbage))
+    del garbage
+    try:
+        quiet_gc()
+        frozen = gc.get_freeze_count()
+        assert ref() is None
+        assert frozen > 0
+        assert gc.get_threshold() == (max(before[0], YOUNG_GC_THRESHOLD), *before[1:])
+        quiet_gc()  # a reload: the heap is frozen again, not once more on top
+        assert gc.get_freeze_count() < 2 * frozen
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+class Cycle:
+    def __init__(self, other: object) -> None:
+        self.other = other
+        self.me = self

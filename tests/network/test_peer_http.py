@@ -8,12 +8,13 @@ import asyncio
 import aiohttp
 import httpx
 import pytest
+import yarl
 
 from probes._tls import client_context
-from probes.http import HttpProbe
+from probes.http import HttpProbe, _next_method, _next_url
 from tests.network.conftest import NetHttpPeer, Tls
 from watchdog.common.clock import SystemClock
-from watchdog.peers.http import http_client, peer_cert, translated
+from watchdog.peers.http import fetch, http_client, peer_cert, translated
 from watchdog.pipeline.observation import Observation
 from watchdog.pipeline.probe import ProbeContext, Resources
 from watchdog.runtime.config_models import WatchdogSettings
@@ -69,3 +70,28 @@ def test_a_cookie_one_answer_sets_is_never_sent_back(web: NetHttpPeer) -> None:
             return dict((await client.get(web.url("/headers"))).json())
 
     assert "Cookie" not in asyncio.run(go())
+
+
+def test_fetch_answers_alike_through_the_adapter_and_through_a_stock_httpx_client(
+        web: NetHttpPeer) -> None:
+    url = yarl.URL(web.url("/redirect-away?to=/json"))
+
+    async def go() -> list[tuple[int, str | None, bytes]]:
+        async with http_client() as ours, httpx.AsyncClient() as stock:
+            answers = [await fetch(client, "GET", url, [("X-Probe", "1")])
+                       for client in (ours, stock)]
+        return [(a.status, a.headers.get("location"), a.body) for a in answers]
+
+    assert asyncio.run(go()) == [(302, "/json", b"")] * 2
+
+
+@pytest.mark.parametrize(("method", "status", "then"), [
+    ("POST", 303, "GET"), ("HEAD", 303, "HEAD"), ("POST", 302, "GET"), ("POST", 301, "GET"),
+    ("PUT", 302, "PUT"), ("POST", 307, "POST"), ("POST", 308, "POST"),
+])
+def test_the_next_hop_of_a_redirect_uses_the_method_httpx_would(
+        method: str, status: int, then: str) -> None:
+    # httpx's rules (Client._redirect_method), which the probe followed before fetch()
+    assert _next_method(method, status) == then
+    assert _next_url(yarl.URL("http://127.0.0.1/x/a?q=1"), "../b") == \
+        yarl.URL("http://127.0.0.1/b")
