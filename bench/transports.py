@@ -1,9 +1,11 @@
 """The shared client's transport, swappable for the B1 comparison (bench only).
 
-`shipped` is what the daemon ships (watchdog/pipeline/probe.py Resources.http: httpx's API
-over the aiohttp adapter in watchdog/peers/http.py); `httpcore` is stock httpx (what was
-shipped before); `httpx-aiohttp` is the PyPI transport the adapter replaced (it cannot
-carry the certificate or the causes, see watchdog/peers/http.py). Same limits for all.
+`shipped` is what the daemon ships (watchdog/pipeline/probe.py Resources.http: the aiohttp
+adapter in watchdog/peers/http.py, whose `fetch()` the http probe uses without httpx's
+objects); `httpcore` is stock httpx (what was shipped before); the http probe's `fetch()`
+goes through httpx's API on these; `httpx-aiohttp` is the PyPI transport the adapter
+replaced (it cannot carry the certificate or the causes, see watchdog/peers/http.py).
+Same limits for all.
 """
 
 from __future__ import annotations
