@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -29,10 +30,11 @@ from bench.common import (
     load1,
     report,
     rss_mib,
+    threads,
     wait_port,
 )
 
-SECONDS = float(os.environ.get("B4_SECONDS", "600"))
+SECONDS = float(os.environ.get("B4_SECONDS", "600"))  # shorter for development only
 WARMUP = 20.0
 SAMPLE = 10.0
 
@@ -54,7 +56,7 @@ def bundled_config(tmp: Path) -> Path:
 
 def peers(tmp: Path, targets: Targets) -> tuple[list[Peer], dict[str, str]]:
     redis, mongo = free_port(), free_port()
-    nx = shutil.which("nx-27017") or str(Path(os.sys.executable).parent / "nx-27017")
+    nx = shutil.which("nx-27017") or str(Path(sys.executable).parent / "nx-27017")
     started = [
         Peer(["redis-server", "--port", str(redis), "--save", "", "--appendonly", "no"],
              tmp / "redis.log").start(),
@@ -93,8 +95,27 @@ async def measure(procs: dict[str, Peer]) -> dict[str, dict[str, float]]:
         elapsed += SAMPLE
         for name, p in procs.items():
             rss[name].append(rss_mib(p.pid))
-    return {name: {"cpu": (cpu_seconds(p.pid) - cpu0[name]) / elapsed * 100,
-                   "rss": max(rss[name]), "load": load1()} for name, p in procs.items()}
+    result = {name: {"cpu": (cpu_seconds(p.pid) - cpu0[name]) / elapsed * 100,
+                     "rss": max(rss[name]), "load": load1()} for name, p in procs.items()}
+    result["watchdog"].update(breakdown(procs["watchdog"].pid))
+    return result
+
+
+def breakdown(pid: int) -> dict[str, float]:
+    """The idle daemon's resident memory by kind (MiB): malloc's main heap, other anonymous
+    memory (pymalloc arenas, thread arenas and stacks, large blocks) and file-backed pages
+    (the interpreter, OpenSSL and extension modules' code), and its threads."""
+    kib: dict[str, int] = {}
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if re.fullmatch(r"[0-9a-f]+-[0-9a-f]+", fields[0]):  # a mapping's header line
+            name = fields[5] if len(fields) > 5 else ""
+        elif fields[0] == "Rss:":
+            kib[name] = kib.get(name, 0) + int(fields[1])
+    anon = sum(v for k, v in kib.items() if not k.startswith("/"))
+    return {"heap": kib.get("[heap]", 0) / 1024, "anon": anon / 1024,
+            "file": (sum(kib.values()) - anon) / 1024, "threads": threads(pid)}
 
 
 async def main() -> list[Figure]:
@@ -104,7 +125,7 @@ async def main() -> list[Figure]:
     bb_port = free_port()
     (tmp / "blackbox.yml").write_text("modules:\n  http_2xx:\n    prober: http\n")
     procs = {
-        "watchdog": Peer([str(Path(os.sys.executable).parent / "runbook-watchdog"), "run",
+        "watchdog": Peer([str(Path(sys.executable).parent / "runbook-watchdog"), "run",
                           "--config", str(bundled_config(tmp))], tmp / "watchdog.log",
                          env={**os.environ, **env}),
         "blackbox_exporter": Peer(["prometheus-blackbox-exporter",
@@ -128,9 +149,11 @@ async def main() -> list[Figure]:
 
 
 def memory_profile() -> None:
-    """The idle RSS, broken down by import (run after the measurement, in its own process)."""
-    memory = subprocess.run([os.sys.executable, "-m", "bench.import_rss"], capture_output=True,
-                            text=True, timeout=120, cwd=ROOT, check=False).stdout
+    """The idle RSS, broken down by import (run after the measurement, in their own
+    processes): in import order, then each idle SDK's own cost on top of the rest."""
+    memory = "".join(subprocess.run([sys.executable, "-m", "bench.import_rss", *mode],
+                                    capture_output=True, text=True, timeout=600, cwd=ROOT,
+                                    check=False).stdout for mode in ([], ["context"]))
     (RESULTS / "B4-memory-profile.txt").write_text(memory)
 
 
@@ -142,7 +165,9 @@ def figures_of(r: dict[str, dict[str, float]]) -> list[Figure]:
                w["load"], f"over {SECONDS:.0f} s"),
         Figure("B4", "idle RSS (max), bundled config", w["rss"], "MiB", "<= 60 MiB",
                w["rss"] <= 60, f"{w['rss'] / bb['rss']:.1f} x blackbox, "
-               f"{w['rss'] / mo['rss']:.1f} x monit", w["load"]),
+               f"{w['rss'] / mo['rss']:.1f} x monit", w["load"],
+               f"at the end: anonymous {w['anon']:.1f} (malloc heap {w['heap']:.1f}), "
+               f"file-backed {w['file']:.1f}, {w['threads']:.0f} threads"),
         Figure("B4", "blackbox_exporter idle CPU / RSS (peer)", bb["cpu"], "% of one core",
                load=bb["load"], note=f"RSS {bb['rss']:.1f} MiB"),
         Figure("B4", "monit idle CPU / RSS (peer, 10 host checks at 30 s)", mo["cpu"],
