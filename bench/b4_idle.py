@@ -3,9 +3,9 @@
 The daemon runs as its own process (`runbook-watchdog run`) on config/watchdog.yaml with
 its settings unchanged; only where it looks is redirected to loopback peers (nginx for the
 health and SHKeeper URLs, redis-server, nx-27017 for MongoDB, a closed port for SMTP and
-Alertmanager, a missing Docker socket), and mail-dns, the one probe that would query DNS
-servers off this host, is left out. blackbox_exporter and monit (10 host checks at 30 s)
-idle beside it for reference.
+Alertmanager, a missing Docker socket, a fresh MongoDB backup), and mail-dns, the one
+probe that would query DNS servers off this host, is left out. blackbox_exporter and monit
+(10 host checks at 30 s) idle beside it for reference.
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ def bundled_config(tmp: Path) -> Path:
                         f"  docker_url: unix://{tmp}/no-docker.sock\n"
                         f"  kill_switch: {tmp}/no-kill-switch", 1)
     text = re.sub(r"\n  mail-dns:\n(?:    .*\n)+", "\n", text, count=1)
+    # A fresh backup, as on a healthy stack: a missing one opens an incident whose evidence
+    # action runs (and loads the docker SDK), which is not idling.
+    (tmp / "backups").mkdir()
+    (tmp / "backups" / "marketplace.gz").write_bytes(b"\x1f\x8b" + bytes(4096))
+    text = text.replace("glob: /var/backups/mongodb/*.gz", f"glob: {tmp}/backups/*.gz", 1)
     path = tmp / "watchdog.yaml"
     path.write_text(text)
     return path
