@@ -2,10 +2,11 @@
 
 The daemon runs as its own process (`runbook-watchdog run`) on config/watchdog.yaml with
 its settings unchanged; only where it looks is redirected to loopback peers (nginx for the
-health and SHKeeper URLs, redis-server, nx-27017 for MongoDB, a closed port for SMTP and
-Alertmanager, a missing Docker socket, a fresh MongoDB backup), and mail-dns, the one
-probe that would query DNS servers off this host, is left out. blackbox_exporter and monit
-(10 host checks at 30 s) idle beside it for reference.
+health URL, redis-server, nx-27017 for MongoDB, a static SHKeeper health check, aiosmtpd
+(no TLS), a closed port for Alertmanager, a missing Docker socket, a fresh MongoDB
+backup), and mail-dns, the one probe that would query DNS servers off this host, is left
+out. Every probe is healthy or UNKNOWN, so no incident opens and no action runs: idling.
+blackbox_exporter and monit (10 host checks at 30 s) idle beside it for reference.
 """
 
 from __future__ import annotations
@@ -60,23 +61,33 @@ def bundled_config(tmp: Path) -> Path:
 
 
 def peers(tmp: Path, targets: Targets) -> tuple[list[Peer], dict[str, str]]:
-    redis, mongo = free_port(), free_port()
+    """Healthy peers: an idle daemon opens no incident (an incident runs the evidence
+    action, which is work, and loads the docker SDK that actions use)."""
+    redis, mongo, shkeeper, smtp = free_port(), free_port(), free_port(), free_port()
     nx = shutil.which("nx-27017") or str(Path(sys.executable).parent / "nx-27017")
+    health = tmp / "shkeeper" / "api" / "v1" / "healthcheck"  # SHKeeper's JSON health check
+    health.parent.mkdir(parents=True)
+    health.write_text('{"status": "success"}')
     started = [
         Peer(["redis-server", "--port", str(redis), "--save", "", "--appendonly", "no"],
              tmp / "redis.log").start(),
         Peer([nx, "--db", "memory", "-p", str(mongo), "--log-file", str(tmp / "nx.log"),
               "--pid-file", str(tmp / "nx.pid")], tmp / "nx.out").start(),
+        Peer([sys.executable, "-m", "http.server", "-b", "127.0.0.1", "-d",
+              str(tmp / "shkeeper"), str(shkeeper)], tmp / "shkeeper.log").start(),
+        Peer([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp}"],
+             tmp / "smtp.log").start(),
     ]
     base = f"http://127.0.0.1:{targets.port}"
     env = {"RUNBOOK_WATCHDOG_STATE_DIR": str(tmp / "state"),
-           "BACKEND_HEALTH_URL": f"{base}/api/health", "SHKEEPER_API_URL": base,
+           "BACKEND_HEALTH_URL": f"{base}/api/health",
+           "SHKEEPER_API_URL": f"http://127.0.0.1:{shkeeper}", "SHKEEPER_API_KEY": "bench",
            "REDIS_URL": f"redis://127.0.0.1:{redis}/0",
            "MONGO_URI": f"mongodb://127.0.0.1:{mongo}/marketplace",
-           "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(free_port()),
+           "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp), "SMTP_TLS": "none",
            "ALERTMANAGER_URL": f"http://127.0.0.1:{free_port()}"}
-    wait_port(redis)
-    wait_port(mongo)
+    for port in (redis, mongo, shkeeper, smtp):
+        wait_port(port)
     return started, env
 
 
