@@ -28,7 +28,7 @@ from watchdog.peers.docker import DockerAccess, inspect_container, timestamp_ns
 from watchdog.pipeline.probe import ProbeContext
 
 if TYPE_CHECKING:
-    import docker  # imported at the first Docker call (watchdog/peers/docker.py)
+    from watchdog.peers.docker import Client
 
 MAX_LINE = 16 * 1024
 MAX_READ = 8 * 1024 * 1024  # per cycle; the rest is read next cycle
@@ -144,7 +144,7 @@ class StreamPosition:
     seen_at_ts: int  # lines already processed with exactly that timestamp
 
 
-def read_container(client: docker.DockerClient, name: str, saved: dict[str, Any] | None,
+def read_container(client: Client, name: str, saved: dict[str, Any] | None,
                    now: float, lookback: float,
                    max_line: int = MAX_LINE) -> Lines | None:
     """Runs in the executor: new log lines of `name` (None when there is no such container).
@@ -211,7 +211,7 @@ class LogSource:
         self.path = path
         self.lookback = lookback
         self.from_start = from_start
-        self.docker = DockerAccess(ctx) if container is not None else None
+        self.docker = DockerAccess(ctx, reads_only=True) if container is not None else None
 
     @property
     def label(self) -> str:

@@ -98,7 +98,7 @@ class ContainerProbe:
     def __init__(self, params: ContainerParams, ctx: ProbeContext) -> None:
         self.params = params
         self.ctx = ctx
-        self.docker = DockerAccess(ctx)
+        self.docker = DockerAccess(ctx, reads_only=True)
 
     async def check(self) -> Observation:
         try:

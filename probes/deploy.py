@@ -29,6 +29,7 @@ from watchdog.peers.docker import (
     DOCKER_CAUSES,
     DockerAccess,
     DockerUnavailable,
+    find_image,
     inspect_container,
     parse_time,
 )
@@ -36,7 +37,7 @@ from watchdog.pipeline.observation import Observation, Status
 from watchdog.pipeline.probe import ProbeContext, ProbeParams
 
 if TYPE_CHECKING:
-    import docker  # imported at the first Docker call (watchdog/peers/docker.py)
+    from watchdog.peers.docker import Client
 
 NS = "deploy.history"
 HINT = ("a new image went live within the window: if the service misbehaves, roll back "
@@ -84,24 +85,21 @@ class DeployParams(ProbeParams):
     keep: Annotated[int, Field(ge=2, le=100)] = 10
 
 
-def _current(client: docker.DockerClient, names: list[str],
+def _current(client: Client, names: list[str],
              now: float) -> dict[str, DeployRecord | None]:
     """Runs in the executor: each container's current generation (None when missing)."""
     return {name: _record(client, name, now) for name in names}
 
 
-def _record(client: docker.DockerClient, name: str, now: float) -> DeployRecord | None:
+def _record(client: Client, name: str, now: float) -> DeployRecord | None:
     attrs = inspect_container(client, name)
     if attrs is None:
         return None
-    import docker.errors
-
     image_id = str(attrs["Image"])
     image_id = image_id if image_id.startswith("sha256:") else f"sha256:{image_id}"
-    try:
-        digests = tuple(client.api.inspect_image(image_id).get("RepoDigests") or ())
-    except docker.errors.NotFound:
-        digests = ()  # already removed from the engine: the history keeps what it knew
+    image = find_image(client, image_id)
+    # None: already removed from the engine: the history keeps what it knew.
+    digests = tuple(image.get("RepoDigests") or ()) if image is not None else ()
     created = parse_time(attrs.get("Created")) or now
     return DeployRecord(container=name, image_ref=str(attrs["Config"].get("Image", "")),
                         image_id=image_id, repo_digests=digests, container_id=attrs["Id"],
@@ -117,7 +115,7 @@ class DeployProbe:
     def __init__(self, params: DeployParams, ctx: ProbeContext) -> None:
         self.params = params
         self.ctx = ctx
-        self.docker = DockerAccess(ctx)
+        self.docker = DockerAccess(ctx, reads_only=True)
 
     async def check(self) -> Observation:
         try:

@@ -81,3 +81,24 @@ def test_a_config_with_no_sdk_probe_imports_no_sdk(tmp_path: Path) -> None:
     seen = run_once(config)
     assert seen["ran"] == ["disk"]
     assert not {"docker", "requests", "pymongo", "dns", "redis"} & set(seen["modules"])
+
+
+def test_the_docker_probes_read_the_engine_without_the_docker_sdk(tmp_path: Path) -> None:
+    """Probes read through watchdog/peers/engine_reads.py; the SDK is for actions (the
+    engine here is a missing socket: each probe ran, answered UNKNOWN, and imported none)."""
+    config = tmp_path / "watchdog.yaml"
+    config.write_text(
+        f"watchdog:\n  listen: 127.0.0.1:{free_port()}\n  state_dir: {tmp_path}/state\n"
+        f"  spread: 1s\n  kill_switch: {tmp_path}/none\n"
+        f"  docker_url: unix://{tmp_path}/no-docker.sock\n"
+        "probes:\n"
+        "  backend-container:\n    type: container\n    container: nickapp-backend\n"
+        "  recent-deploy:\n    type: deploy\n    containers: [nickapp-backend]\n"
+        "  backend-logs:\n    type: logs\n    container: nickapp-backend\n"
+        "    bundled_rules: true\n"
+        "  websocket-storm:\n    type: reconnect_rate\n    container: nickapp-backend\n"
+        f"    access_log: {tmp_path}/access.log\n    threshold: 120\n    within: 1m\n")
+    seen = run_once(config)
+    assert seen["ran"] == ["backend-container", "backend-logs", "recent-deploy",
+                           "websocket-storm"]
+    assert not {"docker", "requests", "urllib3"} & set(seen["modules"])

@@ -14,13 +14,16 @@ the engine not answering says nothing certain about the container):
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
+from watchdog.peers.engine_reads import EngineError, EngineNotFound, EngineReadClient, supports
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.blocking import WatchdogOverloaded
 from watchdog.pipeline.observation import Observation, unknown
@@ -36,9 +39,11 @@ from watchdog.remediation.contract import (
 from watchdog.runtime.config_models import WatchdogSettings
 
 if TYPE_CHECKING:
-    # The SDK (with requests and urllib3, ~10 MiB) is imported when a Docker call is first
-    # made, so a config without Docker probes or actions never loads it.
+    # The SDK (with requests and urllib3, ~6 MiB) is imported when an action's Docker call
+    # is first made; probes read through watchdog/peers/engine_reads.py and never load it.
     import docker
+
+    Client: TypeAlias = docker.DockerClient | EngineReadClient
 
 T = TypeVar("T")
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
@@ -70,12 +75,16 @@ class DockerUnavailable(Exception):
 
 
 class DockerAccess:
-    """One probe's Docker client: built lazily in the executor, every call bounded in time."""
+    """One probe's Docker client: built lazily in the executor, every call bounded in time.
 
-    def __init__(self, ctx: ProbeContext) -> None:
+    `reads_only`: a probe's client, which only reads (engine_reads.py, no SDK) where the
+    endpoint allows; otherwise the docker SDK's."""
+
+    def __init__(self, ctx: ProbeContext, *, reads_only: bool = False) -> None:
         self.url = docker_url(ctx.settings)
         self._ctx = ctx
-        self._client: docker.DockerClient | None = None
+        self._reads_only = reads_only and supports(self.url)
+        self._client: Client | None = None
         # Set while a call occupies an executor thread: a probe never queues a second call
         # behind a hung one, so one dead engine cannot take every blocking worker.
         self._busy = threading.Event()
@@ -94,23 +103,21 @@ class DockerAccess:
                 f"Docker API at {self.url} did not answer within {self._ctx.timeout:g}s") from exc
 
     def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        import docker.errors
-        import requests
-
         self._busy.set()
         try:
             return fn(self._client_here(), *args)
-        except docker.errors.NotFound:
+        except not_found():
             raise
-        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        except _failures() as exc:
             self._drop_client()  # reconnect (and re-check the socket) on the next call
             raise _unavailable(self.url, exc) from exc
         finally:
             self._busy.clear()
 
-    def _client_here(self) -> docker.DockerClient:
+    def _client_here(self) -> Client:
         if self._client is None:
-            self._client = connect(self.url, self._ctx.timeout)
+            self._client = (EngineReadClient(self.url, max(1, round(self._ctx.timeout)))
+                            if self._reads_only else connect(self.url, self._ctx.timeout))
         return self._client
 
     def _drop_client(self) -> None:
@@ -154,26 +161,67 @@ def _reach(url: str, timeout: float) -> None:
         sock.connect(url.removeprefix("unix://"))
 
 
-def _unavailable(url: str, exc: BaseException) -> DockerUnavailable:
+def _sdk_loaded() -> bool:
+    """Whether the SDK is in use: its exceptions can only come once it is imported."""
+    return "docker.errors" in sys.modules and "requests" in sys.modules
+
+
+def not_found() -> tuple[type[Exception], ...]:
+    """"No such container or image" from either client."""
+    if not _sdk_loaded():
+        return (EngineNotFound,)
+    import docker.errors
+
+    return (EngineNotFound, docker.errors.NotFound)
+
+
+def _failures() -> tuple[type[Exception], ...]:
+    """The engine's failures from either client (and the socket's, OSError)."""
+    ours = (EngineError, http.client.HTTPException, OSError)
+    if not _sdk_loaded():
+        return ours
     import docker.errors
     import requests
 
+    return (*ours, docker.errors.DockerException, requests.RequestException)
+
+
+def _api_error(exc: BaseException) -> str | None:
+    """The engine's own message when it answered with an error, else None."""
+    if isinstance(exc, EngineError):
+        return exc.explanation
+    if _sdk_loaded():
+        import docker.errors
+
+        if isinstance(exc, docker.errors.APIError):
+            return str(exc.explanation)
+    return None
+
+
+def _sdk_timeout(exc: BaseException) -> bool:
+    if not _sdk_loaded():
+        return False
+    import requests
+
+    return isinstance(exc, requests.Timeout)
+
+
+def _unavailable(url: str, exc: BaseException) -> DockerUnavailable:
     cause = network_cause(exc)
-    if cause == "timeout" or isinstance(exc, requests.Timeout):
+    if cause == "timeout" or _sdk_timeout(exc):
         return DockerUnavailable("docker_timeout", f"Docker API at {url} timed out")
-    if isinstance(exc, docker.errors.APIError):
-        return DockerUnavailable("docker_error", f"Docker API at {url}: {exc.explanation}")
+    explanation = _api_error(exc)
+    if explanation is not None:
+        return DockerUnavailable("docker_error", f"Docker API at {url}: {explanation}")
     return DockerUnavailable("docker_unreachable",
                              f"Docker API at {url} is unreachable ({type(exc).__name__})")
 
 
-def inspect_container(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
+def inspect_container(client: Client, name: str) -> dict[str, Any] | None:
     """The container's inspect document, or None when there is no such container."""
-    import docker.errors
-
     try:
         attrs: dict[str, Any] = client.api.inspect_container(name)
-    except docker.errors.NotFound:
+    except not_found():
         return None
     return attrs
 
@@ -268,12 +316,10 @@ def image_id_of(attrs: dict[str, Any]) -> str:
     return image if image.startswith("sha256:") else f"sha256:{image}"
 
 
-def find_image(client: docker.DockerClient, image_id: str) -> dict[str, Any] | None:
+def find_image(client: Client, image_id: str) -> dict[str, Any] | None:
     """The image's inspect document by ID, or None when the engine no longer has it."""
-    import docker.errors
-
     try:
         attrs: dict[str, Any] = client.api.inspect_image(image_id)
-    except docker.errors.NotFound:
+    except not_found():
         return None
     return attrs
