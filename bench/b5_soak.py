@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 from collections import Counter
@@ -106,14 +107,13 @@ async def main() -> list[Figure]:
     start_load = load1()
     try:
         async with daemon_running(config) as daemon:
-            before = tally(daemon)
             t0 = time.monotonic()
             samples, flips = await soak(daemon, targets)
             elapsed = time.monotonic() - t0
             counted = tally(daemon)
     finally:
         targets.stop()
-    figures = figures_of(samples, Soak(counted, before, flips, elapsed, start_load))
+    figures = figures_of(samples, Soak(counted, flips, elapsed, start_load))
     report(figures, {"samples": samples, "runs": dict(counted.runs),
                      "skipped": dict(counted.skipped), "transitions": dict(counted.transitions)})
     return figures
@@ -122,7 +122,6 @@ async def main() -> list[Figure]:
 @dataclass(frozen=True)
 class Soak:
     counted: Tally
-    before: Tally  # what ran while the daemon started, before the clock
     flips: int
     elapsed: float
     start_load: float
@@ -138,34 +137,40 @@ class Soak:
                 f"{c.transitions['resolve']:,} resolved; load {self.start_load:.2f} at start")
 
 
-def growth(samples: list[dict[str, float]], key: str) -> float:
-    """Max of the last three samples minus max of the first three: a trend, not the jitter
-    of connections and runs in flight."""
-    return max(s[key] for s in samples[-3:]) - max(s[key] for s in samples[:3])
+def trend(samples: list[dict[str, float]], key: str) -> float:
+    """Growth over the soak by a least-squares line through every sample: a trend, not the
+    jitter of connections and runs in flight (fds and tasks move by tens between samples)."""
+    times = [s["t"] for s in samples]
+    if len(samples) < 2 or times[-1] == times[0]:
+        return 0.0
+    slope = statistics.linear_regression(times, [s[key] for s in samples]).slope
+    return float(slope * (times[-1] - times[0]))
+
+
+def spread(samples: list[dict[str, float]], key: str) -> str:
+    values = [s[key] for s in samples]
+    return f"{min(values):.0f}-{max(values):.0f} over {len(values)} samples"
 
 
 def figures_of(samples: list[dict[str, float]], soak: Soak) -> list[Figure]:
     warm = [s for s in samples if s["t"] >= WARMUP] or samples
     rss = warm[-1]["rss"] - warm[0]["rss"]
-    last = warm[-1]
     runs = soak.counted.completed
+    flat = [("open fds", "fds", 5.0, "flat (trend <= 5)"),
+            ("threads", "threads", 0.0, "flat (trend 0)"),
+            ("asyncio tasks", "tasks", 50.0, "flat (trend <= 50: runs in flight vary)")]
     return [
         Figure("B5", "probes run (completed)", runs, "probes", ">= 1,000,000",
                runs >= 1_000_000, load=load1(), note=soak.note()),
         Figure("B5", "probes run per second", runs / soak.elapsed, "probes/s",
                note=f"{soak.counted.runs['ok'] / soak.elapsed:,.0f} OK/s"),
         Figure("B5", "RSS growth after warm-up", rss, "MiB", "<= 5 MiB", rss <= 5,
-               note=f"{warm[0]['rss']:.1f} -> {last['rss']:.1f} MiB "
-               f"(max {max(s['rss'] for s in warm):.1f})"),
-        Figure("B5", "open fds, growth after warm-up", growth(warm, "fds"), "fds",
-               "flat (<= 5)", growth(warm, "fds") <= 5, note=f"last {last['fds']:.0f}"),
-        Figure("B5", "threads, growth after warm-up", growth(warm, "threads"), "threads",
-               "flat (0)", growth(warm, "threads") <= 0, note=f"last {last['threads']:.0f}"),
-        Figure("B5", "asyncio tasks, growth after warm-up", growth(warm, "tasks"), "tasks",
-               "flat (<= 50: runs in flight vary)", growth(warm, "tasks") <= 50,
-               note=f"last {last['tasks']:.0f}"),
+               note=f"{warm[0]['rss']:.1f} -> {warm[-1]['rss']:.1f} MiB; trend "
+               f"{trend(warm, 'rss'):.1f} MiB over {warm[-1]['t'] - warm[0]['t']:.0f} s"),
+        *(Figure("B5", f"{label}, trend after warm-up", trend(warm, key), key, target,
+                 trend(warm, key) <= bound, note=spread(warm, key))
+          for label, key, bound, target in flat),
     ]
-
 
 if __name__ == "__main__":
     from bench.common import bench_main
