@@ -92,7 +92,8 @@ def picked(pick: Pick, figures: dict[str, list[dict[str, Any]]]) -> list[dict[st
         top = max(found, key=lambda f: f["value"])
         verdicts = [f["met"] for f in found if f["met"] is not None]
         met = all(verdicts) if verdicts else None
-        return [{**top, "met": met, "name": f"{top['name']} (largest of {len(found)})"}]
+        counted = f"; {sum(verdicts)} of {len(verdicts)} met" if verdicts else ""
+        return [{**top, "met": met, "name": f"{top['name']} (largest of {len(found)}{counted})"}]
     return found
 
 
