@@ -64,7 +64,7 @@ TARGETS = (
     Target("B5", ">= 1M probes, RSS growth <= 5 MiB, fds/tasks/threads flat",
            (Pick("B5", r"probes run \("), Pick("B5", "RSS growth"), Pick("B5", "open fds"),
             Pick("B5", "threads"), Pick("B5", "asyncio tasks")),
-           no_peer="its own first minute (growth after warm-up)"),
+           no_peer="itself: after a 1-min warm-up vs the end (no peer soaks)"),
     Target("B6", "10k series scrape p50 <= 70 ms, loop blocked <= 10 ms during scrapes",
            (Pick("B6", "scrape time p50"), Pick("B6", "longest event-loop block during")),
            (Pick("B6", "longest event-loop block without"),
