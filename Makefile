@@ -1,12 +1,13 @@
 # The two commands a new user needs:
 #   make run    run the watchdog on the bundled config (config/watchdog.yaml)
 #   make test   install what the tests need (Debian + PyPI packages), lint, type-check, test
-# Benchmarks (docs/benchmarks.md): make bench (all, < 20 min), make bench-one B=B3
+# Benchmarks (docs/benchmarks.md): make bench (all: about 30 min, at most 35, after waiting
+# up to 5 min for a quiet machine), make bench-one B=B3, make soak (B5 alone: 1M probes, ~12-18 min)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run test deps venv lint pytest clean bench bench-one bench-deps
+.PHONY: run test deps venv lint pytest clean bench bench-one bench-deps soak
 
 $(BIN)/runbook-watchdog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +45,6 @@ bench: bench-deps
 
 bench-one: bench-deps
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.run $(B)
+
+soak: bench-deps
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.run B5

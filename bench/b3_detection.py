@@ -8,7 +8,14 @@ on them. Its action is a bench stand-in that records when the policy asked it to
 shipped block_ip refuses without abusive IPs). Each fault is injected REPS times; between
 injections the fault is cleared and the incident resolves.
 
-Not measured here: the bad-deploy drill (main has no rollback remediation yet).
+The bad-deploy drill (issue 5's "Done when"), B3_DRILLS times (default 3): the drill of
+tests/remediations/test_rollback_drill.py, run through its own helpers on the same Podman
+engine. The installed daemon in its own process, http + container + deploy probes at the
+bundled config's backend-health timings (every 15 s, fail_after 2; rollback `after: 2`,
+verified by backend-health), the rollback remediation in `auto` with the compose strategy
+(Debian's docker-compose). `:latest` moves to a broken image and compose recreates the
+container; timed from the start of that deploy to the backend-health incident's open, the
+rollback's `acted` and its verified outcome in the journal (target <= 60 s).
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ from watchdog.remediation.contract import (
 )
 
 REPS = int(os.environ.get("B3_REPS", "5"))
+DRILLS = int(os.environ.get("B3_DRILLS", "3"))
+DRILL_INTERVAL = "15"  # backend-health's interval in config/watchdog.yaml
+DRILL_TARGET = 60.0
 INTERVAL, TIMEOUT, K = 1.0, 0.5, 2
 PLANNED: list[tuple[str, float]] = []
 
@@ -179,10 +189,11 @@ async def main() -> list[Figure]:
                 results[fault] = [await drill(daemon, faults, fault, opened)
                                   for _ in range(REPS)]
                 print(f"B3 {fault}: {results[fault]}", flush=True)
+        deploys = [bad_deploy(faults.podman, tmp / f"drill-{i}") for i in range(DRILLS)]
     finally:
         faults.stop()
-    figures = figures_of(results)
-    report(figures, {k: v for k, v in results.items()})
+    figures = figures_of(results) + deploy_figures(deploys)
+    report(figures, {**results, "bad_deploy": deploys})
     return figures
 
 
@@ -203,6 +214,64 @@ def figures_of(results: dict[str, list[tuple[float, float] | None]]) -> list[Fig
         ]
     return figures
 
+
+def bad_deploy(podman: PodmanPeer, tmp: Path) -> tuple[float, float, float] | None:
+    """One bad-deploy drill: seconds from the start of the broken deploy (`:latest` moved,
+    `docker-compose up -d`) to incident open, rollback acted and its verified outcome; None
+    when it did not end verified."""
+    os.environ.setdefault("RW_DRILL_INTERVAL", DRILL_INTERVAL)  # read when the test imports
+    from tests.remediations.conftest import make_app
+    from tests.remediations.test_rollback_drill import INTERVAL, Drill, start_healthy
+    from tests.support import wait_for
+
+    tmp.mkdir()
+    app = make_app(podman)
+    run = Drill(tmp, app)
+    try:
+        start_healthy(run)
+        broken = time.time()  # from the deploy's start: compose stops the old one, then starts
+        run.deploy_broken()
+        print(f"B3 bad_deploy: compose up took {time.time() - broken:.1f} s", flush=True)
+        outcomes = ("succeeded", "verify_failed", "failed")
+        wait_for(lambda: set(outcomes) & set(run.decisions()), timeout=120 + 30 * INTERVAL,
+                 what="the rollback's outcome")
+        return drill_timings(run, broken)
+    except AssertionError as exc:  # wait_for's timeout: a drill that did not finish
+        print(f"B3 bad_deploy: {exc}", flush=True)
+        return None
+    finally:
+        run.stop()
+        app.compose(run.compose_file, "down")
+        app.cleanup()
+
+
+def drill_timings(run: Any, broken: float) -> tuple[float, float, float] | None:
+    entries = {e["decision"]: e["at"] for e in run.journal()
+               if e["remediation"] == "rollback-backend"}
+    opened = [i["opened_at"] for i in run.cli_json("incidents", "--all")
+              if i["probe"] == "backend-health"]
+    print(f"B3 bad_deploy: journal {sorted(entries)}, {len(opened)} incident(s)", flush=True)
+    if not opened or "succeeded" not in entries or "acted" not in entries:
+        return None
+    return min(opened) - broken, entries["acted"] - broken, entries["succeeded"] - broken
+
+
+def deploy_figures(runs: list[tuple[float, float, float] | None]) -> list[Figure]:
+    """Max over the drills of each step; every drill's value in the note."""
+    done = [r for r in runs if r is not None]
+    setup = (f"{len(done)}/{len(runs)} drills verified; backend-health every {DRILL_INTERVAL} s, "
+             "fail_after 2, rollback after 2, compose strategy; each: ")
+    figures = []
+    for i, step in enumerate(("incident open", "rollback acted", "rollback verified")):
+        worst = max((r[i] for r in done), default=float("nan"))
+        each = ", ".join(f"{r[i]:.1f}" if r else "not verified" for r in runs)
+        verified = i == 2
+        figures.append(Figure(
+            "B3", f"bad deploy: broken deploy -> {step}, max", worst, "s",
+            f"<= {DRILL_TARGET:.0f} s" if verified else "",
+            worst <= DRILL_TARGET and len(done) == len(runs) if verified else None,
+            note=(setup if i == 0 else "each: ") + each))
+    return figures if runs else []
 
 if __name__ == "__main__":
     from bench.common import bench_main

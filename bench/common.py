@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,7 +339,7 @@ def bench_main(coro_fn: Any) -> None:
 
 
 @contextlib.contextmanager
-def profiled(name: str, top: int = 25) -> Iterable[None]:  # type: ignore[misc]
+def profiled(name: str, top: int = 25) -> Iterator[None]:
     """cProfile the block (this thread) and keep the top functions by own time."""
     import cProfile
     import io

@@ -101,15 +101,20 @@ class App:
                 wait_for(functools.partial(self.podman.removed, container.id), what="removed")
 
 
-@pytest.fixture
-def app(podman: PodmanPeer) -> Iterator[App]:
+def make_app(podman: PodmanPeer) -> App:
+    """A new app (its own repo, images and port) on `podman`; also used by bench/b3."""
     short = f"app{uuid.uuid4().hex[:6]}"
     repo = f"localhost/{short}"
     good = podman.import_image([f"{repo}:v1", f"{repo}:latest"],
                                files={"app/start.sh": GOOD, "app/release": f"{short} v1\n"})
     bad = podman.import_image([f"{repo}:v2"],
                               files={"app/start.sh": BROKEN, "app/release": f"{short} v2\n"})
-    peer = App(podman, repo, good, bad, free_port(), short)
+    return App(podman, repo, good, bad, free_port(), short)
+
+
+@pytest.fixture
+def app(podman: PodmanPeer) -> Iterator[App]:
+    peer = make_app(podman)
     try:
         yield peer
     finally:
