@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import ssl
 import time
-from pathlib import Path
 from typing import Any
 
+from watchdog.peers.tls import HTTP_ALPN, client_context
 
-def client_context(ca_file: Path | None = None, verify: bool = True) -> ssl.SSLContext:
-    """A client context that verifies against the system CAs, or `ca_file` (a private CA)."""
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the operator asked for it (verify_tls: false)
-    return context
+__all__ = ["HTTP_ALPN", "client_context", "days_left"]
 
 
 def days_left(peer_cert: dict[str, Any], now: float | None = None) -> float | None:

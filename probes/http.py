@@ -26,7 +26,7 @@ import yarl
 from pydantic import Field, SecretStr, model_validator
 
 from probes._retry import http_transient, retry_once
-from probes._tls import client_context, days_left
+from probes._tls import HTTP_ALPN, client_context, days_left
 from watchdog.common.durations import Duration
 from watchdog.common.urls import HttpUrl
 from watchdog.peers.errors import network_cause
@@ -110,7 +110,8 @@ class HttpProbe:
         # A private CA or verify_tls: false needs a client of its own (built once, reused);
         # everything else shares the process-wide client.
         self._own_client = params.ca_file is not None or not params.verify_tls
-        self.client = http_client(client_context(params.ca_file, params.verify_tls)) \
+        self.client = http_client(
+            client_context(params.ca_file, params.verify_tls, HTTP_ALPN)) \
             if self._own_client else ctx.http()
         self._body_re = re.compile(params.expect_body) if params.expect_body else None
         # Parsed once, not on every run; httpx normalises the URL as it did when it sent it.

@@ -32,7 +32,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from probes._tls import client_context
+from probes._tls import HTTP_ALPN, client_context
 from watchdog.common.durations import Duration
 from watchdog.peers.errors import network_cause
 from watchdog.pipeline.observation import Observation, Status, failed, unknown
@@ -105,7 +105,7 @@ class SocketioProbe:
     def __init__(self, params: SocketioParams, ctx: ProbeContext) -> None:
         self.params = params
         self.timeout = ctx.timeout
-        self.ssl = client_context(params.ca_file)
+        self.ssl = client_context(params.ca_file, alpn=HTTP_ALPN)  # websockets: HTTP/1.1 too
         self._own_client = params.ca_file is not None
         self.client = httpx.AsyncClient(verify=self.ssl, trust_env=False) \
             if self._own_client else ctx.http()

@@ -4,6 +4,7 @@ process, every probe once) without ever importing the docker SDK or requests."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tests.support import free_port
+from watchdog.cli.main import LAZY, _cli_module, parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER_PROBES = ("backend-container", "mongodb-container", "redis-container", "recent-deploy",
@@ -21,6 +23,8 @@ DOCKER_ACTIONS = ("evidence", "payments-to-shkeeper", "rollback-backend", "resta
 RUN_ONCE = """
 import asyncio, json, sys
 from pathlib import Path
+from watchdog.cli.main import parser
+parser(["run"]).parse_args(["run"])  # as `runbook-watchdog run` starts
 from watchdog.runtime.config import load_config
 from watchdog.runtime.daemon import Daemon
 
@@ -63,6 +67,28 @@ def test_the_bundled_probes_without_docker_never_import_the_docker_sdk(tmp_path:
     modules = set(seen["modules"])
     assert "probes.container" in modules  # every plugin was loaded, its SDK was not
     assert not {"docker", "requests", "urllib3"} & modules
+    # Other commands' modules and bcrypt (web basic auth, not configured) stay unloaded.
+    assert "watchdog.cli.main" in modules
+    assert not {f"watchdog.cli.{m}" for m, _ in LAZY.values()} & modules
+    assert not {"watchdog.cli.sandbox", "bcrypt"} & modules
+
+
+def test_help_lists_every_command_with_the_line_its_module_registers() -> None:
+    """The lazy table's help lines are the ones the modules give (no drift); --help
+    lists every command without importing any of those modules."""
+    lines = help_lines(parser(["--help"]))
+    for command, (module, help_line) in LAZY.items():
+        assert lines[command] == help_line
+        alone = argparse.ArgumentParser()
+        _cli_module(module).add_parsers(alone.add_subparsers(),
+                                        argparse.ArgumentParser(add_help=False))
+        assert help_lines(alone)[command] == help_line
+    assert {"run", "check", "validate", "status", *LAZY} <= set(lines)
+
+
+def help_lines(top: argparse.ArgumentParser) -> dict[str, str | None]:
+    sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    return {a.dest: a.help for a in sub._choices_actions}
 
 
 def run_once(config: Path) -> dict[str, list[str]]:

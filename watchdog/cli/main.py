@@ -13,23 +13,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from watchdog import __version__
-from watchdog.cli import blocks as blocks_cli
-from watchdog.cli import example as example_cli
-from watchdog.cli import notification as notify_cli
-from watchdog.cli import notify_test as notify_test_cli
-from watchdog.cli import report as report_cli
-from watchdog.cli import resolve as resolve_cli
-from watchdog.cli import sandbox as sandbox_cli
-from watchdog.cli import undo as undo_cli
 from watchdog.cli.state import existing_state
 from watchdog.common.clock import SystemClock
 from watchdog.common.errors import ConfigError, ConfigMissing, WatchdogError, unknown_name
@@ -65,9 +59,52 @@ exit codes (every command; README "Exit codes"): 0 ok; 1 a negative answer: not 
   state or an unreachable daemon. `check` follows the Nagios plugin convention: 0 ok,
   1 warning (Sev3/Sev4), 2 critical (Sev1/Sev2), 3 unknown.
 """
+# Commands in modules of their own (watchdog/cli/NAME.py, `add_parsers(sub, common)`, handler
+# `cmd_<command>`): loaded only when one of theirs runs, so the daemon (`run`) never imports
+# them. command -> (module, its line in --help; the module registers the same text).
+LAZY: dict[str, tuple[str, str]] = {
+    "unit-drop-in": ("sandbox", "print the systemd drop-in granting what the enabled "
+                                "remediations need"),
+    "undo": ("undo", "undo an executed remediation by its action id"),
+    "report": ("report", "file a user report with the running daemon"),
+    "ack": ("notification", "acknowledge an incident (no reminders)"),
+    "silence": ("notification", "hold notifications for a while"),
+    "postmortem": ("notification", "print an incident's post-mortem draft"),
+    "blocks": ("blocks", "addresses block_ip blocks (nftables), with the time left"),
+    "example-config": ("example", "print the bundled example config, to start one from"),
+    "notify-test": ("notify_test", "send a test message through each configured channel "
+                                   "(or one)"),
+    "resolve": ("resolve", "close an incident the daemon cannot see end (journaled; "
+                           "the daemon sends the resolved message)"),
+}
 
 
-def parser() -> argparse.ArgumentParser:
+def _cli_module(name: str) -> ModuleType:
+    return importlib.import_module(f"watchdog.cli.{name}")
+
+
+def _add_lazy(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+              common: argparse.ArgumentParser, chosen: str | None,
+              commands: Sequence[str]) -> None:
+    """The chosen command's module registers its parsers; every other command is a name
+    and its help line (its arguments are never parsed in this process)."""
+    for command in commands:
+        module, help_line = LAZY[command]
+        if module != chosen:
+            sub.add_parser(command, help=help_line, add_help=False)
+        elif command == next(c for c in commands if LAZY[c][0] == module):
+            _cli_module(module).add_parsers(sub, common)
+
+
+def _chosen_module(argv: Sequence[str]) -> str | None:
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    return LAZY[command][0] if command in LAZY else "sandbox" if command == "validate" \
+        else None
+
+
+def parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The command line; `argv` says which command's module to load (--help lists all)."""
+    chosen = _chosen_module(argv)
     top = argparse.ArgumentParser(prog="runbook-watchdog", description=DESCRIPTION,
                                   epilog=EPILOG,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,10 +122,9 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "json"), default="text")
     validate = sub.add_parser("validate", parents=[common],
                               help="validate the config (and the unit's sandbox) and exit")
-    sandbox_cli.add_unit_option(validate)
-    sandbox_cli.add_parsers(sub, common)
-    undo_cli.add_parsers(sub, common)
-    report_cli.add_parsers(sub, common)
+    if chosen == "sandbox":
+        _cli_module("sandbox").add_unit_option(validate)
+    _add_lazy(sub, common, chosen, ("unit-drop-in", "undo", "report"))
     incidents = sub.add_parser("incidents", parents=[common], help="list incidents")
     incidents.add_argument("--all", action="store_true", help="resolved ones too")
     incidents.add_argument("--format", choices=("text", "json"), default="text")
@@ -107,27 +143,21 @@ def parser() -> argparse.ArgumentParser:
                             help="the running daemon's probes, incidents and lease")
     status.add_argument("--url", help="the daemon's listener (default: watchdog.listen)")
     status.add_argument("--format", choices=("text", "json"), default="text")
-    top.set_defaults(handlers={**notify_cli.add_parsers(sub, common),
-                              **blocks_cli.add_parsers(sub, common),
-                              **example_cli.add_parsers(sub, common),
-                              **notify_test_cli.add_parsers(sub, common),
-                              **resolve_cli.add_parsers(sub, common)})
+    _add_lazy(sub, common, chosen,
+              ("ack", "silence", "postmortem", "blocks", "example-config", "notify-test",
+               "resolve"))
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args = parser().parse_args(argv)
+        args = parser(argv).parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors; Nagios wants 3
         return UNKNOWN if exc.code not in (0, None) else OK
     setup_logging(args.log_format, args.log_level)
     path = args.config or default_config_path()
-    handler = {"run": cmd_run, "check": cmd_check, "validate": sandbox_cli.cmd_validate,
-               "unit-drop-in": sandbox_cli.cmd_unit_drop_in, "undo": undo_cli.cmd_undo,
-               "report": report_cli.cmd_report,
-               "incidents": cmd_incidents, "remediations": cmd_remediations,
-               "reset": cmd_reset, "remediate": cmd_remediate,
-               "status": cmd_status, **args.handlers}[args.command]
+    handler = _handler(args.command)
     try:
         return int(handler(args, path))
     except ConfigMissing as exc:
@@ -142,6 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WatchdogError as exc:
         sys.stderr.write(f"runbook-watchdog: {scrub(str(exc))}\n")
         return UNKNOWN
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace, Path], int]:
+    own = {"run": cmd_run, "check": cmd_check, "incidents": cmd_incidents,
+           "remediations": cmd_remediations, "reset": cmd_reset, "remediate": cmd_remediate,
+           "status": cmd_status}
+    if command in own:
+        return own[command]
+    module = _cli_module(LAZY[command][0] if command in LAZY else "sandbox")  # validate
+    handler: Callable[[argparse.Namespace, Path], int] = \
+        getattr(module, "cmd_" + command.replace("-", "_"))
+    return handler
 
 
 def _error_lines(problems: Sequence[object]) -> None:

@@ -24,6 +24,7 @@ from watchdog.common.secrets import SCRUBBER, scrub
 from watchdog.notification.channels import build_sender
 from watchdog.notification.messages import Message
 from watchdog.notification.models import ChannelBase
+from watchdog.peers.tls import default_context
 from watchdog.runtime.config import load_config
 
 Handler = Callable[[argparse.Namespace, Path], int]
@@ -59,7 +60,8 @@ async def send_test(name: str, channel: ChannelBase, http: httpx.AsyncClient) ->
 
 
 async def _send_all(channels: Mapping[str, ChannelBase]) -> dict[str, str | None]:
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as http:
+    async with httpx.AsyncClient(verify=default_context(), trust_env=False,
+                                       follow_redirects=False) as http:
         results = await asyncio.gather(*(send_test(n, c, http) for n, c in channels.items()))
     return dict(zip(channels, results, strict=True))
 

@@ -35,6 +35,7 @@ from watchdog.notification.rendering import MessageRenderer
 from watchdog.notification.reports import Filed, ReportDesk, UserReport
 from watchdog.notification.routing import Router
 from watchdog.notification.store import NotifyStore
+from watchdog.peers.tls import default_context
 from watchdog.pipeline.classifier import Transition
 from watchdog.pipeline.engine import PipelineEngine, ResultEvent
 from watchdog.pipeline.incidents import Change, Incident
@@ -78,7 +79,8 @@ class NotificationStage:
 
     async def start(self) -> None:
         # Its own client: a hung receiver must not hold connections the probes need.
-        self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self._http = httpx.AsyncClient(verify=default_context(), trust_env=False,
+                                       follow_redirects=False)
         self.recover()
         self.dispatcher.start(self._senders(self._http))
         self._ticker = asyncio.create_task(self._tick_loop(), name="notify:tick")

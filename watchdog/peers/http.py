@@ -53,6 +53,8 @@ import aiohttp
 import httpx
 import yarl
 
+from watchdog.peers.tls import default_context
+
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100,
                       keepalive_expiry=120.0)
 _PEER_CERT = "runbook_watchdog.peer_cert"  # the response extension carrying the certificate
@@ -251,8 +253,9 @@ async def fetch(client: httpx.AsyncClient, method: str, url: yarl.URL, headers: 
 def http_client(context: ssl.SSLContext | None = None) -> ProbeClient:
     """An AsyncClient over the aiohttp transport: no environment proxies, no redirects.
 
-    Without `context`, certificates are verified as stock httpx does (certifi's CAs).
+    Without `context`, certificates are verified against the system's CAs, with the
+    context every default-configured client here shares (watchdog/peers/tls.py).
     """
-    context = context or httpx.create_ssl_context(trust_env=False)
+    context = context or default_context()
     return ProbeClient(transport=AiohttpTransport(context), trust_env=False,
                        follow_redirects=False)

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-import bcrypt
 import yaml
 from pydantic import AfterValidator, Field, ValidationError
 
@@ -108,6 +107,8 @@ class BasicAuth:
         with self._lock:
             known = self._cache.get(key)
         if known is None:
+            import bcrypt  # here, not at the top: only a config with basic auth loads it
+
             # An unknown user costs a bcrypt check too: timing does not tell names apart.
             known = bcrypt.checkpw(password, hashed or _unknown_user_hash()) and \
                 hashed is not None
@@ -122,6 +123,8 @@ _DUMMY: list[bytes] = []
 
 
 def _unknown_user_hash() -> bytes:
+    import bcrypt
+
     if not _DUMMY:
         _DUMMY.append(bcrypt.hashpw(b"no such user", bcrypt.gensalt(12)))
     return _DUMMY[0]
