@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import math
 import os
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -79,6 +81,30 @@ def monit_share(log: Path, after: float, before: float) -> dict[str, float]:
             "max": max(lateness)}
 
 
+class GcPauses:
+    """Each collection the daemon's process makes: (monotonic end, generation, seconds, thread).
+
+    A collection holds the GIL from start to end, so a long one on any thread stalls the loop.
+    """
+
+    def __init__(self) -> None:
+        self.passes: list[tuple[float, int, float, str]] = []
+        self._started: dict[int, float] = {}
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started[threading.get_ident()] = now
+            return
+        began = self._started.pop(threading.get_ident(), now)
+        self.passes.append((time.monotonic(), info["generation"], now - began,
+                            threading.current_thread().name))
+
+    def longest(self, generation: int) -> tuple[float, int]:
+        took = [seconds for _, gen, seconds, _ in self.passes if gen == generation]
+        return max(took, default=0.0), len(took)
+
+
 async def scrape(port: int, every: float, until: float) -> list[tuple[float, float]]:
     """Scrape with curl (another process) every `every` s: (monotonic start, seconds)."""
     times = []
@@ -126,6 +152,8 @@ async def main() -> list[Figure]:
             monit.start()
             await asyncio.sleep(INTERVAL + 2)  # every probe has started its schedule
             log = LatenessLog(daemon)
+            pauses = GcPauses()
+            gc.callbacks.append(pauses)
             wall0 = time.time()
             if PROFILE:
                 with profiled("B2"):
@@ -133,11 +161,12 @@ async def main() -> list[Figure]:
             else:
                 scrapes = await scrape(listen, 15.0, time.monotonic() + SECONDS)
             wall1 = time.time()
+            gc.callbacks.remove(pauses)
             samples = list(log.samples)
             counts = dict(daemon.engine.last)
         monit.stop()
         figures = figures_of(samples, len(counts), scrapes,
-                             monit_share(tmp / "monit-access.log", wall0, wall1))
+                             monit_share(tmp / "monit-access.log", wall0, wall1), pauses)
     finally:
         monit.stop()
         receiver.stop()
@@ -149,7 +178,8 @@ async def main() -> list[Figure]:
 
 
 def figures_of(samples: list[tuple[float, float]], probes: int,
-               scrapes: list[tuple[float, float]], monit: dict[str, Any]) -> list[Figure]:
+               scrapes: list[tuple[float, float]], monit: dict[str, Any],
+               pauses: GcPauses) -> list[Figure]:
     late = [x for _, x in samples]
     inside, outside = during_scrapes(samples, scrapes)
     start, end = samples[0][0], samples[-1][0]
@@ -173,10 +203,21 @@ def figures_of(samples: list[tuple[float, float]], probes: int,
                note=f"{len(outside)} runs; max {max(outside or [math.nan]) * 1e3:.0f} ms"),
         Figure("B2", "/metrics scrape time (every 15 s) max", max(t for _, t in scrapes) * 1e3,
                "ms", note=f"{len(scrapes)} scrapes"),
+        *gc_figures(pauses),
         Figure("B2", "monit: share of checks started within 1 s of due (peer)",
                monit["share"] * 100, "%",
                note=f"{monit['checks']} checks; lateness p99 {monit['p99']:.1f} s"),
     ]
+
+
+def gc_figures(pauses: GcPauses) -> list[Figure]:
+    """The longest garbage-collection pass of each generation: the GIL is held throughout."""
+    figures = []
+    for generation in (0, 1, 2):
+        longest, count = pauses.longest(generation)
+        figures.append(Figure("B2", f"longest GC pass, generation {generation}", longest * 1e3,
+                              "ms", note=f"{count} passes in the window"))
+    return figures
 
 
 if __name__ == "__main__":
