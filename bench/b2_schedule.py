@@ -25,6 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from bench.common import (
     Figure,
     LatenessLog,
@@ -46,6 +48,9 @@ FAILING = 5
 INTERVAL = 10.0
 SECONDS = float(os.environ.get("B2_SECONDS", "300"))
 PROFILE = os.environ.get("B2_PROFILE") == "1"  # a separate diagnostic run: cProfile the loop
+# A diagnostic run: the heap built at start-up moved out of the GC's sight (gc.freeze), as
+# the daemon could do after start; tells how much of the tail is full GC passes.
+FREEZE = os.environ.get("B2_GC_FREEZE") == "1"
 MONITRC = """\
 set daemon 10
 set logfile {tmp}/monit.log
@@ -151,7 +156,11 @@ async def main() -> list[Figure]:
         async with daemon_running(config) as daemon:
             monit.start()
             await asyncio.sleep(INTERVAL + 2)  # every probe has started its schedule
+            if FREEZE:
+                gc.collect()
+                gc.freeze()
             log = LatenessLog(daemon)
+            skipped0 = skipped_runs(daemon.metrics.registry)
             pauses = GcPauses()
             gc.callbacks.append(pauses)
             wall0 = time.time()
@@ -164,13 +173,20 @@ async def main() -> list[Figure]:
             gc.callbacks.remove(pauses)
             samples = list(log.samples)
             counts = dict(daemon.engine.last)
+            skipped = {reason: count - skipped0.get(reason, 0.0)
+                       for reason, count in skipped_runs(daemon.metrics.registry).items()}
         monit.stop()
         figures = figures_of(samples, len(counts), scrapes,
                              monit_share(tmp / "monit-access.log", wall0, wall1), pauses)
+        figures.append(Figure("B2", "runs skipped (not started) in the window",
+                              sum(skipped.values()), "runs",
+                              note=", ".join(f"{k}: {v:.0f}" for k, v in skipped.items())))
     finally:
         monit.stop()
         receiver.stop()
         targets.stop()
+    if FREEZE:
+        figures = [replace(f, bench="B2-gc-frozen") for f in figures]
     if PROFILE:  # a profiled run's figures are inflated by the profiler: not for the docs
         figures = [replace(f, bench="B2-profiled") for f in figures]
     report(figures, {"runs": len(samples), "scrapes": scrapes})
@@ -208,6 +224,16 @@ def figures_of(samples: list[tuple[float, float]], probes: int,
                monit["share"] * 100, "%",
                note=f"{monit['checks']} checks; lateness p99 {monit['p99']:.1f} s"),
     ]
+
+
+def skipped_runs(registry: CollectorRegistry) -> dict[str, float]:
+    """Runs the scheduler did not start, by reason (a stall shows as `late` skips)."""
+    total: dict[str, float] = collections.defaultdict(float)
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == "runbook_watchdog_scheduler_skipped_runs_total":
+                total[sample.labels["reason"]] += sample.value
+    return dict(total)
 
 
 def gc_figures(pauses: GcPauses) -> list[Figure]:

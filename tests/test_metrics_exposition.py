@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.utils import floatToGoString
 
 from watchdog.pipeline.capacity import SkipReason
 from watchdog.runtime.metrics import PREFIX, Exposition, Metrics
-from watchdog.runtime.probemetrics import HistogramFamily, ProbeMetrics
+from watchdog.runtime.probemetrics import HistogramFamily, ProbeMetrics, go_float
 
 
 class Reporter(Protocol):
@@ -187,3 +188,11 @@ def test_scrapes_while_probes_come_and_go_stay_valid() -> None:
     assert bodies
     for body in bodies:
         assert parsed(body)
+
+
+@pytest.mark.parametrize("value", [
+    0.0, -0.0, 1.0, 0.004, 1e-7, 999_999.9, 1e6, 1_234_567.0, 1.7e9, 1e22, -1e22, -5.5,
+    math.inf, -math.inf, math.nan, 3, True])
+def test_floats_are_written_as_prometheus_client_writes_them(value: float) -> None:
+    library: Callable[[float], str] = floatToGoString  # typed: the library's is not
+    assert go_float(value) == library(value)
