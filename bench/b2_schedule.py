@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import math
 import os
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from bench.common import (
     Figure,
@@ -44,6 +48,9 @@ FAILING = 5
 INTERVAL = 10.0
 SECONDS = float(os.environ.get("B2_SECONDS", "300"))
 PROFILE = os.environ.get("B2_PROFILE") == "1"  # a separate diagnostic run: cProfile the loop
+# A diagnostic run: the heap built at start-up moved out of the GC's sight (gc.freeze), as
+# the daemon could do after start; tells how much of the tail is full GC passes.
+FREEZE = os.environ.get("B2_GC_FREEZE") == "1"
 MONITRC = """\
 set daemon 10
 set logfile {tmp}/monit.log
@@ -77,6 +84,30 @@ def monit_share(log: Path, after: float, before: float) -> dict[str, float]:
     share = sum(late <= 1.0 for late in lateness) / len(lateness)
     return {"share": share, "checks": len(lateness), "p99": percentile(lateness, 99),
             "max": max(lateness)}
+
+
+class GcPauses:
+    """Each collection the daemon's process makes: (monotonic end, generation, seconds, thread).
+
+    A collection holds the GIL from start to end, so a long one on any thread stalls the loop.
+    """
+
+    def __init__(self) -> None:
+        self.passes: list[tuple[float, int, float, str]] = []
+        self._started: dict[int, float] = {}
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started[threading.get_ident()] = now
+            return
+        began = self._started.pop(threading.get_ident(), now)
+        self.passes.append((time.monotonic(), info["generation"], now - began,
+                            threading.current_thread().name))
+
+    def longest(self, generation: int) -> tuple[float, int]:
+        took = [seconds for _, gen, seconds, _ in self.passes if gen == generation]
+        return max(took, default=0.0), len(took)
 
 
 async def scrape(port: int, every: float, until: float) -> list[tuple[float, float]]:
@@ -125,7 +156,13 @@ async def main() -> list[Figure]:
         async with daemon_running(config) as daemon:
             monit.start()
             await asyncio.sleep(INTERVAL + 2)  # every probe has started its schedule
+            if FREEZE:
+                gc.collect()
+                gc.freeze()
             log = LatenessLog(daemon)
+            skipped0 = skipped_runs(daemon.metrics.registry)
+            pauses = GcPauses()
+            gc.callbacks.append(pauses)
             wall0 = time.time()
             if PROFILE:
                 with profiled("B2"):
@@ -133,15 +170,23 @@ async def main() -> list[Figure]:
             else:
                 scrapes = await scrape(listen, 15.0, time.monotonic() + SECONDS)
             wall1 = time.time()
+            gc.callbacks.remove(pauses)
             samples = list(log.samples)
             counts = dict(daemon.engine.last)
+            skipped = {reason: count - skipped0.get(reason, 0.0)
+                       for reason, count in skipped_runs(daemon.metrics.registry).items()}
         monit.stop()
         figures = figures_of(samples, len(counts), scrapes,
-                             monit_share(tmp / "monit-access.log", wall0, wall1))
+                             monit_share(tmp / "monit-access.log", wall0, wall1), pauses)
+        figures.append(Figure("B2", "runs skipped (not started) in the window",
+                              sum(skipped.values()), "runs",
+                              note=", ".join(f"{k}: {v:.0f}" for k, v in skipped.items())))
     finally:
         monit.stop()
         receiver.stop()
         targets.stop()
+    if FREEZE:
+        figures = [replace(f, bench="B2-gc-frozen") for f in figures]
     if PROFILE:  # a profiled run's figures are inflated by the profiler: not for the docs
         figures = [replace(f, bench="B2-profiled") for f in figures]
     report(figures, {"runs": len(samples), "scrapes": scrapes})
@@ -149,7 +194,8 @@ async def main() -> list[Figure]:
 
 
 def figures_of(samples: list[tuple[float, float]], probes: int,
-               scrapes: list[tuple[float, float]], monit: dict[str, Any]) -> list[Figure]:
+               scrapes: list[tuple[float, float]], monit: dict[str, Any],
+               pauses: GcPauses) -> list[Figure]:
     late = [x for _, x in samples]
     inside, outside = during_scrapes(samples, scrapes)
     start, end = samples[0][0], samples[-1][0]
@@ -173,10 +219,31 @@ def figures_of(samples: list[tuple[float, float]], probes: int,
                note=f"{len(outside)} runs; max {max(outside or [math.nan]) * 1e3:.0f} ms"),
         Figure("B2", "/metrics scrape time (every 15 s) max", max(t for _, t in scrapes) * 1e3,
                "ms", note=f"{len(scrapes)} scrapes"),
+        *gc_figures(pauses),
         Figure("B2", "monit: share of checks started within 1 s of due (peer)",
                monit["share"] * 100, "%",
                note=f"{monit['checks']} checks; lateness p99 {monit['p99']:.1f} s"),
     ]
+
+
+def skipped_runs(registry: CollectorRegistry) -> dict[str, float]:
+    """Runs the scheduler did not start, by reason (a stall shows as `late` skips)."""
+    total: dict[str, float] = collections.defaultdict(float)
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == "runbook_watchdog_scheduler_skipped_runs_total":
+                total[sample.labels["reason"]] += sample.value
+    return dict(total)
+
+
+def gc_figures(pauses: GcPauses) -> list[Figure]:
+    """The longest garbage-collection pass of each generation: the GIL is held throughout."""
+    figures = []
+    for generation in (0, 1, 2):
+        longest, count = pauses.longest(generation)
+        figures.append(Figure("B2", f"longest GC pass, generation {generation}", longest * 1e3,
+                              "ms", note=f"{count} passes in the window"))
+    return figures
 
 
 if __name__ == "__main__":

@@ -32,9 +32,7 @@ def populate(metrics: Metrics) -> int:
     while True:
         for _ in range(50):
             name = f"probe-{probe}"
-            metrics.probe_success.labels(probe=name).set(1)
-            metrics.probe_duration.labels(probe=name).observe(0.004)
-            metrics.probe_runs.labels(probe=name, status="ok").inc()
+            metrics.probes.run(name, "ok", 0.004, 1.0, False)  # what the engine reports
             metrics.observe_values(name, {"latency": 0.004})
             probe += 1
         count = series(metrics.registry)
@@ -45,12 +43,12 @@ def populate(metrics: Metrics) -> int:
 def render_all_changed(metrics: Metrics, exposition: Exposition) -> float:
     """The daemon's render when every probe ran since the last scrape (no line reusable)."""
     exposition.render()
-    for family in (metrics.probe_success, metrics.probe_value):
-        for labels in list(family._metrics):
-            family.labels(*labels).set(time.time())
-    for name in {labels[0] for labels in metrics.probe_duration._metrics}:
-        metrics.probe_duration.labels(probe=name).observe(0.005)
-        metrics.probe_runs.labels(probe=name, status="ok").inc()
+    for family in metrics.registry.collect():
+        if family.name == "runbook_watchdog_probe_value":
+            probes = {sample.labels["probe"] for sample in family.samples}
+    for name in probes:
+        metrics.probes.run(name, "ok", 0.005, 1.0, False)
+        metrics.observe_values(name, {"latency": time.time()})
     started = time.perf_counter()
     exposition.render()
     return time.perf_counter() - started

@@ -44,6 +44,8 @@ class ResultEvent:
 
 
 Subscriber = Callable[[ResultEvent], None]
+_SUCCESS = {Status.OK: 1.0, Status.FAILED: 0.0}  # probe_success; anything else is NaN
+_ERRORS = frozenset({"probe_crashed", "probe_hung"})  # counted in probe_errors_total
 
 
 @dataclass(frozen=True)
@@ -163,15 +165,11 @@ class PipelineEngine:
                               event.probe)
 
     def _observe_metrics(self, name: str, obs: Observation, info: RunInfo) -> None:
-        m = self.metrics
-        m.probe_runs.labels(probe=name, status=obs.status.label).inc()
-        m.probe_duration.labels(probe=name).observe(info.duration)
-        m.lateness.observe(info.lateness)
-        success = {Status.OK: 1.0, Status.FAILED: 0.0}.get(obs.status, math.nan)
-        m.probe_success.labels(probe=name).set(success)
-        if obs.cause in ("probe_crashed", "probe_hung"):
-            m.probe_errors.labels(probe=name).inc()
-        m.observe_values(name, dict(obs.values))
+        self.metrics.lateness.observe(info.lateness)
+        probes = self.metrics.probes  # plain numbers: no labels() lookup per run
+        probes.run(name, obs.status.label, info.duration, _SUCCESS.get(obs.status, math.nan),
+                   obs.cause in _ERRORS)
+        probes.observe_values(name, obs.values)
 
     def _remember(self, name: str, obs: Observation, info: RunInfo, now: float) -> None:
         previous = self.last.get(name)

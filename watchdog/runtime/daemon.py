@@ -204,7 +204,7 @@ class Daemon:
         return await asyncio.shield(running)
 
     def _skipped(self, job: Job, missed: int, reason: SkipReason) -> None:
-        self.metrics.skipped.labels(probe=job.name, reason=reason.value).inc(missed)
+        self.metrics.probes.skip(job.name, reason.value, missed)
 
     def _start_jobs(self) -> None:
         self._jobs = build_jobs(self.config, self.resources, self.probe_types)

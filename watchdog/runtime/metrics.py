@@ -6,18 +6,22 @@ IPs, IDs and URLs never become labels.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
 
 from watchdog import __version__
-from watchdog.pipeline.capacity import SkipReason
+from watchdog.runtime.probemetrics import (
+    ProbeFamily,
+    ProbeMetrics,
+    escape,
+    go_float,
+    header,
+)
 
 PREFIX = "runbook_watchdog_"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -34,16 +38,8 @@ class Metrics:
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(PREFIX + name, doc, labels, registry=registry)
 
-        self.probe_success = gauge(
-            "probe_success", "1 if the probe's last run passed, 0 if it failed, NaN if unknown",
-            ("probe",))
-        self.probe_duration = Histogram(
-            PREFIX + "probe_duration_seconds", "How long probe runs take", ("probe",),
-            buckets=_DURATION_BUCKETS, registry=registry)
-        self.probe_runs = counter("probe_runs", "Probe runs by status (ok, failed, unknown)",
-                                  ("probe", "status"))
-        self.probe_errors = counter(
-            "probe_errors", "Probe runs that crashed or hung (reported as unknown)", ("probe",))
+        # Every `probe`-labelled family: plain numbers, rendered straight to text.
+        self.probes = ProbeMetrics(registry, PREFIX, _DURATION_BUCKETS)
         self.incidents_open = gauge("incidents_open", "Open incidents by severity", ("severity",))
         self.incident_transitions = counter(
             "incident_transitions", "Incident transitions (open, update, resolve)",
@@ -52,10 +48,6 @@ class Metrics:
             PREFIX + "scheduler_lateness_seconds",
             "How late probe runs start relative to their fixed-rate schedule",
             buckets=_LATENCY_BUCKETS, registry=registry)
-        self.skipped = counter(
-            "scheduler_skipped_runs", "Scheduled runs not started, by reason: overrun (the "
-            "previous run was still in flight), capacity (max_in_flight runs in flight), late "
-            "(the loop reached it after max_lateness)", ("probe", "reason"))
         self.in_flight = gauge("scheduler_in_flight", "Probe runs in flight now")
         self.in_flight_limit = gauge(
             "scheduler_in_flight_limit", "Probe runs allowed in flight now: adapts below "
@@ -83,31 +75,14 @@ class Metrics:
             "(kind=deploy, target=the container)", ("kind", "target"))
         self.build_info = gauge("build_info", "Version of runbook-watchdog", ("version",))
         self.build_info.labels(version=__version__).set(1)
-        self.probe_value = gauge(
-            "probe_value", "What a probe's last run measured (Observation.values: latency, "
-            "memory ratio, stuck payments, certificate days left)", ("probe", "value"))
-        self._value_names: dict[str, set[str]] = {}
 
     def observe_values(self, probe: str, values: dict[str, float]) -> None:
         """Export a run's values; names come from probe code, so the label stays bounded."""
-        for name, value in values.items():
-            self.probe_value.labels(probe=probe, value=name).set(value)
-        self._value_names.setdefault(probe, set()).update(values)
+        self.probes.observe_values(probe, values)
 
     def forget_probe(self, probe: str) -> None:
         """Drop a removed probe's series so they do not linger after a reload."""
-        for metric in (self.probe_success, self.probe_duration, self.probe_errors):
-            with contextlib.suppress(KeyError):
-                metric.remove(probe)
-        for reason in SkipReason:
-            with contextlib.suppress(KeyError):
-                self.skipped.remove(probe, reason.value)
-        for status in ("ok", "failed", "unknown"):
-            with contextlib.suppress(KeyError):
-                self.probe_runs.remove(probe, status)
-        for name in self._value_names.pop(probe, set()):
-            with contextlib.suppress(KeyError):
-                self.probe_value.remove(probe, name)
+        self.probes.forget(probe)
 
 
 # -- the /metrics body ------------------------------------------------------------------------
@@ -116,18 +91,18 @@ _TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram",
           "gaugehistogram": "histogram", "unknown": "untyped"}
 _SUFFIX = {"counter": "_total", "info": "_info"}
 _OPENMETRICS_ONLY = ("_created", "_gsum", "_gcount")
-_go_float: Callable[[float], str] = floatToGoString  # typed: the library's is not
-_YIELD_EVERY = 500  # series: let the event loop take the GIL this often while rendering
+_YIELD_EVERY = 500  # lines: let the event loop take the GIL this often while rendering
 
 
 class Exposition:
     """The Prometheus text exposition of a registry, byte for byte `generate_latest`'s.
 
-    Rendering 10k series with prometheus_client formats every label set again on each
-    scrape, holding the GIL ~100 ms against the event loop. Here each series' text is
-    built once and kept while its value is unchanged, one render runs at a time (scrapes
-    that arrive meanwhile share it), and the render thread yields the GIL every few
-    hundred series so the loop never waits long for it.
+    Rendering 10k series with prometheus_client builds and formats every sample again on
+    each scrape, holding the GIL ~100 ms against the event loop. Here the per-probe
+    families (ProbeMetrics, nearly all the series) give their text directly; the few other
+    series are formatted once and kept while their value is unchanged. One render runs at
+    a time (scrapes that arrive meanwhile share it), and the render thread yields the GIL
+    every few hundred lines so the loop never waits long for it.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -150,27 +125,33 @@ class Exposition:
             return self._body
 
     def _families(self, seen: set[tuple[str, tuple[tuple[str, str], ...]]]) -> Iterator[str]:
-        count = 0
+        lines = self._lines_of(seen)
+        for count, line in enumerate(lines, 1):
+            yield line
+            if count % _YIELD_EVERY == 0:
+                time.sleep(0)  # releases the GIL: the event loop runs now
+
+    def _lines_of(self, seen: set[tuple[str, tuple[tuple[str, str], ...]]]) -> Iterator[str]:
         for family in self.registry.collect():
+            if isinstance(family, ProbeFamily):
+                yield from family.lines()
+                continue
             late: dict[str, list[Sample]] = {}
             only_openmetrics = {family.name + suffix: suffix for suffix in _OPENMETRICS_ONLY}
-            yield _header(family.name + _SUFFIX.get(family.type, ""), family.documentation,
-                          _TYPES.get(family.type, family.type))
+            yield header(family.name + _SUFFIX.get(family.type, ""), family.documentation,
+                         _TYPES.get(family.type, family.type))
             for sample in family.samples:
                 suffix = only_openmetrics.get(sample.name)
                 if suffix is not None:
                     late.setdefault(suffix, []).append(sample)
                     continue
                 yield self._line(sample, seen)
-                count += 1
-                if count % _YIELD_EVERY == 0:
-                    time.sleep(0)  # releases the GIL: the event loop runs now
             yield from self._openmetrics_only(family, late, seen)
 
     def _openmetrics_only(self, family: Metric, late: dict[str, list[Sample]],
                           seen: set[tuple[str, tuple[tuple[str, str], ...]]]) -> Iterable[str]:
         for suffix, samples in sorted(late.items()):
-            yield _header(family.name + suffix, family.documentation, "gauge")
+            yield header(family.name + suffix, family.documentation, "gauge")
             yield from (self._line(sample, seen) for sample in samples)
 
     def _line(self, sample: Sample, seen: set[tuple[str, tuple[tuple[str, str], ...]]]) -> str:
@@ -184,17 +165,9 @@ class Exposition:
         return line
 
 
-def _header(name: str, documentation: str, kind: str) -> str:
-    doc = documentation.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"
-
-
 def _sample_line(sample: Sample) -> str:
-    labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(sample.labels.items()))
+    labels = ",".join(f'{k}="{escape(v)}"' for k, v in sorted(sample.labels.items()))
     series = f"{sample.name}{{{labels}}}" if labels else sample.name
     stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"
-    return f"{series} {_go_float(sample.value)}{stamp}\n"
+    return f"{series} {go_float(sample.value)}{stamp}\n"
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
