@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from email import message_from_bytes, policy
 from email.message import Message
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any, Self
 
 import httpx
 import pytest
+import yaml
 from aiosmtpd.controller import Controller
 
 from tests.peers.receiver import Receiver
@@ -88,6 +89,9 @@ def peers(tmp_path: Path) -> Iterator[dict[str, HttpPeer]]:
             peer.process.stop()
 
 
+RELOADED = "runbook_watchdog_config_last_reload_success_timestamp_seconds"
+
+
 class Watchdog(Daemon):
     """The daemon as an operator runs it, its outbox and incidents at hand; its probes
     start 100 ms apart."""
@@ -104,13 +108,30 @@ class Watchdog(Daemon):
     def state(self) -> Path:
         return self.dir / "state"
 
-    def outbox(self) -> list[dict[str, Any]]:
+    def rows(self, sql: str, *args: object) -> list[dict[str, Any]]:
+        """A query of its state database, read-only (the operator's view)."""
         db = sqlite3.connect(f"file:{self.state / 'state.db'}?mode=ro", uri=True)
         db.row_factory = sqlite3.Row
         try:
-            return [dict(r) for r in db.execute("SELECT * FROM outbox ORDER BY id")]
+            return [dict(r) for r in db.execute(sql, args)]
         finally:
             db.close()
+
+    def outbox(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM outbox ORDER BY id")
+
+    def silence(self, silence_id: int) -> dict[str, Any]:
+        [row] = self.rows("SELECT * FROM silences WHERE id = ?", silence_id)
+        return row
+
+    def rewrite(self, change: Callable[[dict[str, Any]], object]) -> None:
+        """Edit its config file with `change`, SIGHUP it, return once the reload took."""
+        before = self.metric(RELOADED) or 0.0
+        document = yaml.safe_load(self.config.read_text())
+        change(document)
+        self.config.write_text(yaml.safe_dump(document, allow_unicode=True))
+        self.hup()
+        wait_for(lambda: (self.metric(RELOADED) or 0.0) > before, what="the reload")
 
     def root_incidents(self) -> list[dict[str, Any]]:
         return list(self.status()["incidents"])

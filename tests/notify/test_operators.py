@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.notify.conftest import Watchdog, probe
 from tests.peers.receiver import Receiver
@@ -23,6 +24,12 @@ def _hook(url: str, **keys: object) -> dict[str, object]:
 
 def _kinds(receiver: Receiver) -> list[str]:
     return [str(r.body["kind"]) for r in receiver.received]
+
+
+def _sent(dog: Watchdog) -> dict[str, Any]:
+    """The last outbox row, once the dispatcher has marked it sent."""
+    return dict(wait_for(lambda: [r for r in dog.outbox()[-1:] if r["status"] == "sent"],
+                         what="the page marked sent")[0])
 
 
 def _outage(dog: Watchdog, backend: HttpPeer) -> dict[str, object]:
@@ -77,9 +84,13 @@ def test_a_hung_receiver_delays_neither_probes_nor_other_channels_and_is_retried
 def test_a_silence_holds_the_page_and_expires_by_itself(
         tmp_path: Path, peers: dict[str, HttpPeer], receiver: Receiver,
         daemons: list[Daemon]) -> None:
+    # Nothing here has to happen before a wall-clock deadline: the page is held by an
+    # hour-long silence while the test looks, then by a 5 s one on the incident, which is
+    # left to expire. (A short first silence raced the daemon's start and the CLI's own,
+    # 8 s each at load 10, and the page went out before the outage was seen.)
     dog = Watchdog.from_config(tmp_path, _config(peers["backend"], {"hook": _hook(receiver.url())})).start()
     daemons.append(dog)
-    added = dog.cli("silence", "add", "--probe", "backend", "--for", "10s", "--reason", "deploy")
+    added = dog.cli("silence", "add", "--probe", "backend", "--for", "1h", "--reason", "deploy")
     assert added.returncode == 0 and added.stdout.startswith("silence #1 until ")
     assert "probe backend until" in dog.cli("silence", "list").stdout
     incident = _outage(dog, peers["backend"])
@@ -88,13 +99,17 @@ def test_a_silence_holds_the_page_and_expires_by_itself(
     assert (held["kind"], held["status"]) == ("started", "suppressed")
     assert "silenced (silence #1: deploy)" in held["note"]
     assert receiver.received == [] and dog.status()["silences"][0]["reason"] == "deploy"
-    wait_for(lambda: _kinds(receiver) == ["started"], timeout=30, what="page after expiry")
-    assert dog.cli("silence", "list").stdout.strip() == "no active silences"
-    second = dog.cli("silence", "add", "--incident", str(incident["id"]), "--for", "1h",
+    second = dog.cli("silence", "add", "--incident", str(incident["id"]), "--for", "5s",
                      "--reason", "known")
-    assert second.returncode == 0
-    assert dog.cli("silence", "remove", "2").returncode == 0
-    assert dog.cli("silence", "remove", "2").returncode == 1
+    assert second.returncode == 0 and second.stdout.startswith("silence #2 until ")
+    assert dog.cli("silence", "remove", "1").returncode == 0
+    assert dog.cli("silence", "remove", "1").returncode == 1
+    wait_for(lambda: _kinds(receiver) == ["started"], timeout=30, what="page after expiry")
+    # The dispatcher marks the row sent once the receiver has answered: wait for that too.
+    page = _sent(dog)
+    assert page["kind"] == "started"
+    assert page["created_at"] >= dog.silence(2)["until"]  # #2 is never removed: it expired
+    assert dog.cli("silence", "list").stdout.strip() == "no active silences"
     bad = dog.cli("silence", "add", "--probe", "backend", "--for", "soon", "--reason", "r")
     assert bad.returncode == 3  # a usage error, as everywhere (README's exit-code table)
     assert "--for: 'soon' is not a duration" in bad.stderr
@@ -103,10 +118,13 @@ def test_a_silence_holds_the_page_and_expires_by_itself(
 def test_a_maintenance_window_records_the_incident_but_pages_only_after_it_ends(
         tmp_path: Path, peers: dict[str, HttpPeer], receiver: Receiver,
         daemons: list[Daemon]) -> None:
+    # The window runs for an hour while the test looks at the held page, then a reload
+    # makes it end 3 s later. (A window ending 4 s after the config was written ended
+    # before the daemon, 8 s to start at load 10, had seen the outage.)
     now = datetime.now(UTC)
     window = {"name": "db upgrade", "probes": ["backend"],
               "start": (now - timedelta(minutes=1)).isoformat(),
-              "end": (now + timedelta(seconds=4)).isoformat()}
+              "end": (now + timedelta(hours=1)).isoformat()}
     dog = Watchdog.from_config(tmp_path, _config(peers["backend"], {"hook": _hook(receiver.url())},
                                      maintenance=[window])).start()
     daemons.append(dog)
@@ -115,7 +133,13 @@ def test_a_maintenance_window_records_the_incident_but_pages_only_after_it_ends(
     wait_for(lambda: dog.outbox(), what="the held message")
     assert "maintenance window 'db upgrade'" in dog.outbox()[0]["note"]
     assert receiver.received == []
-    wait_for(lambda: _kinds(receiver) == ["started"], timeout=15, what="page after the window")
+    end = datetime.now(UTC) + timedelta(seconds=3)
+    dog.rewrite(lambda doc: doc["maintenance"][0].update(end=end.isoformat()))
+    wait_for(lambda: _kinds(receiver) == ["started"], timeout=30, what="page after the window")
+    # The dispatcher marks the row sent once the receiver has answered: wait for that too.
+    page = _sent(dog)
+    assert page["kind"] == "started"
+    assert page["created_at"] >= end.timestamp()
     assert dog.status()["maintenance"] == []
 
 
