@@ -95,7 +95,8 @@ class NginxWebsocketProbe:
             binary, "-t", "-c", str(self.params.config.resolve()),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         try:
-            _, err = await asyncio.wait_for(proc.communicate(), self.ctx.timeout)
+            async with asyncio.timeout(self.ctx.timeout):  # not wait_for (3.11 cancel race)
+                _, err = await proc.communicate()
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

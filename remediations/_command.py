@@ -19,7 +19,8 @@ async def run_command(argv: Sequence[str], timeout: float, *,
     except OSError as exc:
         raise ActionFailed(f"cannot run {argv[0]}: {exc.strerror}") from exc
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel on 3.11
+            out, err = await proc.communicate()
     except TimeoutError as exc:
         proc.kill()
         await proc.wait()

@@ -50,7 +50,8 @@ async def send_test(name: str, channel: ChannelBase, http: httpx.AsyncClient) ->
     sender, now, problem = build_sender(channel, http), time.time(), None
     for _ in range(channel.attempts):
         try:
-            await asyncio.wait_for(sender.send(test_message(name, now), now), channel.timeout)
+            async with asyncio.timeout(channel.timeout):
+                await sender.send(test_message(name, now), now)
             return None
         except Exception as exc:  # any failure is this channel's result, not the command's
             what = f"no answer within {channel.timeout:g}s" if isinstance(exc, TimeoutError) \

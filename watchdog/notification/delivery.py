@@ -84,8 +84,11 @@ class Dispatcher:
     async def _sleep(self, name: str, delay: float) -> None:
         event = self._wake[name]
         event.clear()
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that lands as
+        # the wait ends, and stop() then waited for this task forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=min(delay, IDLE_CHECK))
+            async with asyncio.timeout(min(delay, IDLE_CHECK)):
+                await event.wait()
 
     async def _deliver(self, name: str, item: Queued) -> None:
         config, sender = self._senders[name]
@@ -108,8 +111,8 @@ class Dispatcher:
                                  wait=wait_exponential(multiplier=0.2, max=2.0))
         async for attempt in retrying:
             with attempt:
-                await asyncio.wait_for(sender.send(item.message, self.clock.time()),
-                                       config.timeout)
+                async with asyncio.timeout(config.timeout):
+                    await sender.send(item.message, self.clock.time())
 
     def _failed(self, name: str, item: Queued, exc: Exception) -> None:
         pause = min(MAX_PAUSE, self.retry_after * 2 ** min(item.attempts, 10))

@@ -74,7 +74,8 @@ class BlockingPool:
             await self._picked_up(work, picked, timeout)
             current_allowance().queued += picked.queued
             remaining = picked.at + timeout - time.monotonic()
-            return await asyncio.wait_for(asyncio.wrap_future(work), max(0.0, remaining))
+            async with asyncio.timeout(max(0.0, remaining)):  # not wait_for: see _picked_up
+                return await asyncio.wrap_future(work)
         except TimeoutError as exc:
             raise BlockingTimeout(f"blocking call overran {timeout:g}s") from exc
         finally:
@@ -83,7 +84,10 @@ class BlockingPool:
     async def _picked_up(self, work: concurrent.futures.Future[Any], picked: _Pickup,
                          timeout: float) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(picked.event), timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that lands
+            # as the awaited thing finishes, and a stopping scheduler would wait on this run.
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(picked.event)
         except TimeoutError:
             if work.cancel():
                 raise WatchdogOverloaded(
