@@ -106,7 +106,13 @@ def switch(tmp: Path, backend: Backend, mode: str = "auto", within: str = "60s")
         while w.remediator.tasks:
             health = await asyncio.to_thread(run_probe, HttpProbe,
                                              {"url": backend.app.health_url})
-            await w.observe("backend-health", health, then=1.0)
+            await w.observe("backend-health", health, then=0)
+            # The manual clock moves only while the decision waits on it: a Docker call or
+            # compose runs in real time, however fast the health checks come back.
+            tasks = set(w.remediator.tasks)
+            _, pending = await asyncio.wait(tasks, timeout=0.05) if tasks else (set(), set())
+            if pending and w.clock.sleepers:
+                await w.clock.advance(1.0)
         await w.remediator.aclose()
         return w
 
