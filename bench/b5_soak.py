@@ -38,6 +38,7 @@ from bench.common import (
     rss_mib,
     threads,
 )
+from watchdog.runtime.metrics import PREFIX
 
 N = 1000
 INTERVAL = float(os.environ.get("B5_INTERVAL", "0.7"))
@@ -62,11 +63,14 @@ class Tally:
         return sum(self.runs.values())
 
 
-def by_label(metric: Any, label: str) -> Counter[str]:
-    """A labelled counter's totals summed over every other label."""
+def by_label(collector: Any, label: str, family: str | None = None) -> Counter[str]:
+    """A labelled counter's totals summed over every other label (`family`: the one to
+    read when the collector has several, as the daemon's per-probe collector does)."""
     totals: Counter[str] = Counter()
-    for family in metric.collect():
-        for s in family.samples:
+    for metric in collector.collect():
+        if family is not None and metric.name != PREFIX + family:
+            continue
+        for s in metric.samples:
             if s.name.endswith("_total"):
                 totals[s.labels[label]] += int(s.value)
     return totals
@@ -74,7 +78,8 @@ def by_label(metric: Any, label: str) -> Counter[str]:
 
 def tally(daemon: Any) -> Tally:
     metrics = daemon.metrics
-    return Tally(by_label(metrics.probe_runs, "status"), by_label(metrics.skipped, "reason"),
+    return Tally(by_label(metrics.probes, "status", "probe_runs"),
+                 by_label(metrics.probes, "reason", "scheduler_skipped_runs"),
                  by_label(metrics.incident_transitions, "transition"))
 
 
